@@ -1,0 +1,1 @@
+"""Code shared by the stages: settings, schemas, session and I/O helpers."""

@@ -1,0 +1,99 @@
+"""One settings object for every component, read from the environment.
+
+Everything that differs between a laptop, CI and a cluster (paths, URIs, ports, Spark resources) lives here,
+so DAGs, Spark jobs, loaders and tests never carry their own constants. Variables are prefixed ``SMARTMETER_``
+except the few that the ecosystem already names (``MONGO_URI``, ``SPARK_MASTER_URL``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTMETER_", extra="ignore")
+
+    # Folders. The state folder holds everything a run produces locally (git-ignored).
+    repo_root: Path = REPO_ROOT
+    state_dir: Path = REPO_ROOT / ".state"
+    reference_dir: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "data",
+        description="Real reference files: tariff schedule, household information, weather, sample household.",
+    )
+    landing_dir: Path | None = Field(default=None, description="Where LCL-layout CSV files arrive.")
+    lake_dir: Path | None = Field(default=None, description="Parquet datasets, one folder per dataset.")
+    models_dir: Path | None = None
+
+    # Services.
+    mongo_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/",
+        validation_alias=AliasChoices("MONGO_URI", "SMARTMETER_MONGO_URI"),
+    )
+    mongo_db: str = "smartmeter"
+    spark_master_url: str = Field(
+        default="spark://127.0.0.1:7077",
+        validation_alias=AliasChoices("SPARK_MASTER_URL", "SMARTMETER_SPARK_MASTER_URL"),
+    )
+    spark_conn_id: str = "spark_local"
+
+    # Ports of the embedded stack.
+    airflow_port: int = 8080
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8090
+    spark_worker_ui_port: int = 8091
+    mongo_port: int = 27017
+    superset_port: int = 8088
+
+    # Spark resources, sized for 2 cores / 24 GiB.
+    spark_worker_cores: int = 2
+    spark_worker_memory: str = "8g"
+    spark_driver_memory: str = "2g"
+    spark_executor_memory: str = "6g"
+    spark_shuffle_partitions: int = 8
+
+    # Domain parameters.
+    local_timezone: str = "Europe/London"
+    max_halfhour_kwh: float = Field(
+        default=10.0,
+        description="Readings above this are implausible for a household (a 100 A supply at 230 V is 11.5 kWh/hh).",
+    )
+
+    def model_post_init(self, __context: object) -> None:
+        if self.landing_dir is None:
+            self.landing_dir = self.state_dir / "landing"
+        if self.lake_dir is None:
+            self.lake_dir = self.state_dir / "lake"
+        if self.models_dir is None:
+            self.models_dir = self.state_dir / "models"
+
+    def dataset_path(self, name: str) -> Path:
+        """Folder of one Parquet dataset, e.g. ``readings_halfhourly``."""
+        return self.lake_dir / name
+
+    @property
+    def household_information_csv(self) -> Path:
+        return self.reference_dir / "household_information.csv"
+
+    @property
+    def tariff_csv(self) -> Path:
+        return self.reference_dir / "dtou_tariff_2013.csv"
+
+    @property
+    def weather_csv(self) -> Path:
+        return self.reference_dir / "weather_hourly_darksky.csv"
+
+    @property
+    def sample_dir(self) -> Path:
+        return self.reference_dir / "lcl_sample"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests that change the environment call ``get_settings.cache_clear()``."""
+    return Settings()

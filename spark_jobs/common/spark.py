@@ -1,0 +1,27 @@
+"""SparkSession construction shared by every job, so sessions are configured the same everywhere."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from spark_jobs.common.settings import get_settings
+
+
+def get_spark(app_name: str) -> SparkSession:
+    """Session for a job. The master comes from spark-submit (``--master``); when a job is run as a plain
+    Python script (tests, notebooks) it falls back to ``local[2]``."""
+    settings = get_settings()
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

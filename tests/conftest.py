@@ -1,0 +1,43 @@
+"""Shared fixtures: one local SparkSession for the whole test session, and paths to the real reference data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from spark_jobs.common.settings import get_settings
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A small local session: transforms are tested on tiny DataFrames, so two cores and few partitions."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("smartmeter-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    path = get_settings().reference_dir
+    assert path.is_dir(), f"reference data folder missing: {path} (expected ../shared/data beside the repo)"
+    return path
