@@ -31,13 +31,15 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
 
     # Services.
-    mongo_uri: str = Field(
-        default="mongodb://127.0.0.1:27017/",
+    mongo_uri: str | None = Field(
+        default=None,
+        description="Defaults to the embedded FerretDB on 127.0.0.1:<mongo_port>.",
         validation_alias=AliasChoices("MONGO_URI", "SMARTMETER_MONGO_URI"),
     )
     mongo_db: str = "smartmeter"
-    spark_master_url: str = Field(
-        default="spark://127.0.0.1:7077",
+    spark_master_url: str | None = Field(
+        default=None,
+        description="Defaults to the embedded standalone master on 127.0.0.1:<spark_master_port>.",
         validation_alias=AliasChoices("SPARK_MASTER_URL", "SMARTMETER_SPARK_MASTER_URL"),
     )
     spark_conn_id: str = "spark_local"
@@ -71,6 +73,10 @@ class Settings(BaseSettings):
             self.lake_dir = self.state_dir / "lake"
         if self.models_dir is None:
             self.models_dir = self.state_dir / "models"
+        if self.mongo_uri is None:
+            self.mongo_uri = f"mongodb://127.0.0.1:{self.mongo_port}/"
+        if self.spark_master_url is None:
+            self.spark_master_url = f"spark://127.0.0.1:{self.spark_master_port}"
 
     def dataset_path(self, name: str) -> Path:
         """Folder of one Parquet dataset, e.g. ``readings_halfhourly``."""
@@ -97,3 +103,30 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests that change the environment call ``get_settings.cache_clear()``."""
     return Settings()
+
+
+def _shell_exports(settings: Settings) -> str:
+    """``export`` lines for the shell scripts that start the embedded stack, so ports and paths have one source."""
+    values = {
+        "SM_STATE_DIR": settings.state_dir,
+        "SM_LANDING_DIR": settings.landing_dir,
+        "SM_LAKE_DIR": settings.lake_dir,
+        "SM_MODELS_DIR": settings.models_dir,
+        "SM_REFERENCE_DIR": settings.reference_dir,
+        "SM_MONGO_URI": settings.mongo_uri,
+        "SM_MONGO_DB": settings.mongo_db,
+        "SM_SPARK_MASTER_URL": settings.spark_master_url,
+        "SM_AIRFLOW_PORT": settings.airflow_port,
+        "SM_SPARK_MASTER_PORT": settings.spark_master_port,
+        "SM_SPARK_MASTER_UI_PORT": settings.spark_master_ui_port,
+        "SM_SPARK_WORKER_UI_PORT": settings.spark_worker_ui_port,
+        "SM_MONGO_PORT": settings.mongo_port,
+        "SM_SUPERSET_PORT": settings.superset_port,
+        "SM_SPARK_WORKER_CORES": settings.spark_worker_cores,
+        "SM_SPARK_WORKER_MEMORY": settings.spark_worker_memory,
+    }
+    return "\n".join(f"export {key}='{value}'" for key, value in values.items())
+
+
+if __name__ == "__main__":
+    print(_shell_exports(get_settings()))
