@@ -1,0 +1,42 @@
+"""Factory for the SparkSubmitOperator tasks, so every stage is submitted the same way.
+
+Each stage is ``spark_jobs/<module>.py`` submitted in client mode to the standalone master named by the
+Airflow connection ``spark_local`` (from ``AIRFLOW_CONN_SPARK_LOCAL``). All stages share the pool
+``spark_cluster`` (one slot): the embedded cluster has two cores, and two applications at once would only
+queue inside Spark while holding an Airflow worker each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+from spark_jobs.common.settings import get_settings
+
+SPARK_POOL = "spark_cluster"
+
+
+def spark_job(task_id: str, module: str, args: list[str], **kwargs: Any) -> SparkSubmitOperator:
+    """A stage submitted to the cluster: ``spark_jobs/<module>.py`` with templated ``args``."""
+    settings = get_settings()
+    repo = str(settings.repo_root)
+    return SparkSubmitOperator(
+        task_id=task_id,
+        application=f"{repo}/spark_jobs/{module}.py",
+        conn_id=settings.spark_conn_id,
+        name=f"smartmeter-{task_id}",
+        application_args=args,
+        driver_memory=settings.spark_driver_memory,
+        executor_memory=settings.spark_executor_memory,
+        conf={
+            "spark.executorEnv.PYTHONPATH": repo,
+            "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+            "spark.ui.showConsoleProgress": "false",
+            # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.
+            "spark.dynamicAllocation.enabled": "false",
+        },
+        env_vars={"PYTHONPATH": repo},
+        pool=SPARK_POOL,
+        **kwargs,
+    )
