@@ -30,7 +30,7 @@ with DAG(
     dag_id=dag_id,
     doc_md=__doc__,
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 11, 1, tz="Europe/London"),
+    start_date=pendulum.datetime(2011, 11, 1, tz="Europe/London"),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -46,5 +46,6 @@ with DAG(
         first_day=INTERVAL_FIRST_DAY,
         last_day=INTERVAL_LAST_DAY,
         input_path=f"{get_settings().landing_dir}/{INTERVAL_FIRST_DAY}",
-        forecast_day=DAY_AFTER_INTERVAL,
+        forecast_args=["predict", "--date", DAY_AFTER_INTERVAL],
+        forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
     )

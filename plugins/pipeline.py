@@ -52,15 +52,22 @@ def months_between(first: str, last: str) -> list[str]:
     return sorted({d[:7] for d in days_between(first, last)})
 
 
-@task(retries=0)
+@task
 def gate(dataset: str, first_day: str, last_day: str) -> dict[str, Any]:
-    """GX gate on the slice a stage wrote; a failure is data, not flakiness, so it is not retried."""
+    """GX gate on the slice a stage wrote. A failed expectation is data, not flakiness: the task fails at once
+    (no retry); retries remain for transient errors such as MongoDB being unreachable."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from expectations.runner import GateFailed
     from plugins.gates import run_gate
 
     ctx = get_current_context()
-    return run_gate(
-        dataset, run_id=ctx["run_id"], dag_id=ctx["dag"].dag_id, local_dates=days_between(first_day, last_day)
-    )
+    try:
+        return run_gate(
+            dataset, run_id=ctx["run_id"], dag_id=ctx["dag"].dag_id, local_dates=days_between(first_day, last_day)
+        )
+    except GateFailed as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 @task
@@ -73,7 +80,11 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
     ensure_collections()
     counts: dict[str, Any] = {"households": load_households(run_id=run_id)}
     months = months_between(first_day, last_day)
+    lake = get_settings().lake_dir
     for name in datasets:
+        if not (lake / name).exists():  # e.g. segments before the first retrain, or a stage not selected
+            counts[name] = {"skipped": f"no dataset at {lake / name}"}
+            continue
         if name.endswith("_monthly"):
             counts[name] = load_dataset(name, months=months, run_id=run_id)
         elif name in ("forecast_metrics", "segments", "segment_profiles", "ingest_accounting"):
@@ -91,52 +102,92 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
     return counts
 
 
-def stage_graph(*, first_day: str, last_day: str, input_path: str, forecast_day: str | None = None):
-    """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs / neighbours → gates → load."""
+@task.short_circuit(ignore_downstream_trigger_rules=False, trigger_rule="none_failed")
+def stage_selected(stage: str) -> bool:
+    """Runs the stage after it only when the run's ``stages`` param lists it (history DAG form)."""
+    return stage in get_current_context()["params"].get("stages", STAGES)
+
+
+def stage_graph(
+    *,
+    first_day: str,
+    last_day: str,
+    input_path: str,
+    forecast_args: list[str],
+    forecast_days: tuple[str, str],
+    selectable: bool = False,
+):
+    """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs+neighbours → gates → load.
+
+    With ``selectable`` every stage is preceded by a guard that skips it unless the run's ``stages`` param names
+    it; the guards run whatever happened before them (``none_failed``), so skipping one stage skips only it.
+    """
     run_id = "{{ run_id }}"
     window = ["--from-date", first_day, "--to-date", last_day]
+
+    def guarded(stage: str, first, last=None):
+        """Put a guard before ``first`` (and return the task that downstream work hangs off)."""
+        if not selectable:
+            return first, last or first
+        guard = stage_selected.override(task_id=f"select_{stage}")(stage)
+        guard >> first
+        return guard, last or first
+
     ingest = spark_job(
         "ingest",
         "ingest",
         ["--input", input_path, *window, "--run-id", run_id],
-        outlets=[dataset_asset("readings_halfhourly")],
+        outlets=[dataset_asset("readings_halfhourly"), dataset_asset("ingest_accounting")],
     )
+    g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)
     aggregate = spark_job(
         "aggregate", "aggregate", window, outlets=[dataset_asset("household_daily"), dataset_asset("group_halfhourly")]
     )
+    g_daily = gate.override(task_id="gate_household_daily")("household_daily", first_day, last_day)
     features = spark_job("features", "features", window, outlets=[dataset_asset("household_daily_features")])
-    forecast = spark_job(
-        "forecast",
-        "forecast",
-        ["predict", "--date", forecast_day or last_day],
-        outlets=[dataset_asset("forecasts")],
-    )
+    g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
+    forecast = spark_job("forecast", "forecast", forecast_args, outlets=[dataset_asset("forecasts")])
+    g_forecasts = gate.override(task_id="gate_forecasts")("forecasts", *forecast_days)
     anomalies = spark_job("anomalies", "anomalies", window, outlets=[dataset_asset("anomalies")])
+    g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
     tariffs = spark_job("tariffs", "tariffs", window, outlets=[dataset_asset("tariff_comparison_monthly")])
     neighbours = spark_job("neighbours", "neighbours", window, outlets=[dataset_asset("neighbour_comparison_monthly")])
+    load = load_serving(SERVING_DATASETS, first_day, last_day)
 
-    g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)
-    g_daily = gate.override(task_id="gate_household_daily")("household_daily", first_day, last_day)
-    g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
-    g_forecasts = gate.override(task_id="gate_forecasts")(
-        "forecasts", forecast_day or last_day, forecast_day or last_day
-    )
-    g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
-    load = load_serving(
-        [
-            "household_daily",
-            "group_halfhourly",
-            "forecasts",
-            "anomalies",
-            "tariff_comparison_monthly",
-            "neighbour_comparison_monthly",
-            "ingest_accounting",
-        ],
-        first_day,
-        last_day,
-    )
-    chain(ingest, g_readings, aggregate, g_daily, features, g_features)
-    chain(g_features, forecast, g_forecasts, load)
-    chain(g_features, anomalies, g_anomalies, load)
-    chain(g_features, tariffs, neighbours, load)
-    return load
+    head, tail = guarded("ingest", ingest)
+    chain(ingest, g_readings)
+    steps = [
+        guarded("aggregate", aggregate),
+        guarded("features", features),
+    ]
+    chain(g_readings, steps[0][0])
+    chain(aggregate, g_daily, steps[1][0])
+    chain(features, g_features)
+    branches = [
+        guarded("forecast", forecast),
+        guarded("anomalies", anomalies),
+        guarded("tariffs", tariffs),
+        guarded("neighbours", neighbours),
+    ]
+    for first, _ in branches:
+        g_features >> first
+    chain(forecast, g_forecasts)
+    chain(anomalies, g_anomalies)
+    load_head, _ = guarded("load", load)
+    for upstream in (g_forecasts, g_anomalies, tariffs, neighbours):
+        upstream >> load_head
+    return head, load
+
+
+SERVING_DATASETS = [
+    "household_daily",
+    "group_halfhourly",
+    "forecasts",
+    "forecast_metrics",
+    "anomalies",
+    "segments",
+    "segment_profiles",
+    "tariff_comparison_monthly",
+    "neighbour_comparison_monthly",
+    "ingest_accounting",
+]

@@ -36,8 +36,7 @@ def test_dag_conventions(dagbag, path):
     assert dag.tags and "smartmeter" in dag.tags
     for t in dag.tasks:
         assert t.owner == "smartmeter", t.task_id
-        if not t.task_id.startswith("gate_"):
-            assert t.retries >= 2, f"{t.task_id} retries={t.retries}"
+        assert t.retries >= 2, f"{t.task_id} retries={t.retries}"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.stem)

@@ -1,0 +1,51 @@
+"""
+### Weekly model retraining
+
+Every week (Sunday night, Europe/London) retrains the day-ahead forecasting models on all history up to the
+end of the data interval, with a rolling-origin backtest against the naive baselines, and refits the household
+segments. The new model version (named by its training window) is what the daily DAG's `predict` picks up
+from then on; the backtest metrics and segments are loaded into MongoDB for the dashboards.
+
+Runs also when triggered by hand; it is scheduled on the readings asset's timetable, not on data arrival,
+so a burst of daily backfills does not retrain seven times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, chain
+
+from plugins.pipeline import DEFAULT_ARGS, INTERVAL_LAST_DAY, dataset_asset, gate, load_serving
+from plugins.spark import spark_job
+
+dag_id = Path(__file__).stem
+
+with DAG(
+    dag_id=dag_id,
+    doc_md=__doc__,
+    schedule="0 2 * * 0",
+    start_date=pendulum.datetime(2011, 11, 1, tz="Europe/London"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["smartmeter", "training", "spark"],
+):
+    train = spark_job(
+        "train_forecast_models",
+        "forecast",
+        ["train", "--train-end", INTERVAL_LAST_DAY],
+        inlets=[dataset_asset("household_daily_features")],
+        outlets=[dataset_asset("forecast_metrics")],
+    )
+    segments = spark_job(
+        "fit_segments",
+        "segments",
+        ["--to-date", INTERVAL_LAST_DAY],
+        inlets=[dataset_asset("household_daily")],
+        outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
+    )
+    g_segments = gate.override(task_id="gate_segments")("segments", INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
+    load = load_serving(["forecast_metrics", "segments", "segment_profiles"], INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
+    chain(train, segments, g_segments, load)
