@@ -2,7 +2,8 @@
 ### Daily smart-meter pipeline
 
 Processes one **Europe/London day** of half-hourly readings from the landing folder
-(`<landing>/<YYYY-MM-DD>/`, written by the generator's live feed or dropped there by a utility):
+(`<landing>/<YYYY-MM-DD>/`, written by the generator's live feed or dropped there by a utility). A sensor
+waits (in reschedule mode, holding no worker slot) until the day's files arrive, then:
 
 ingest → GX gate → aggregate → GX gate → features → GX gate → forecast (day-ahead) / anomalies / tariffs →
 GX gates → load into MongoDB.
@@ -21,7 +22,14 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference
 
-from plugins.pipeline import DAY_AFTER_INTERVAL, DEFAULT_ARGS, INTERVAL_FIRST_DAY, INTERVAL_LAST_DAY, stage_graph
+from plugins.pipeline import (
+    DAY_AFTER_INTERVAL,
+    DEFAULT_ARGS,
+    INTERVAL_FIRST_DAY,
+    INTERVAL_LAST_DAY,
+    stage_graph,
+    wait_for_landing,
+)
 from spark_jobs.common.settings import get_settings
 
 dag_id = Path(__file__).stem
@@ -42,10 +50,12 @@ with DAG(
         name="daily_run_45_minutes",
     ),
 ):
-    stage_graph(
+    landing = f"{get_settings().landing_dir}/{INTERVAL_FIRST_DAY}"
+    ingest, _ = stage_graph(
         first_day=INTERVAL_FIRST_DAY,
         last_day=INTERVAL_LAST_DAY,
-        input_path=f"{get_settings().landing_dir}/{INTERVAL_FIRST_DAY}",
+        input_path=landing,
         forecast_args=["predict", "--date", DAY_AFTER_INTERVAL],
         forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
     )
+    wait_for_landing(landing) >> ingest

@@ -8,9 +8,10 @@ gives the same result; the gates validate those partitions; the load replaces th
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, chain, get_current_context, task
+from airflow.sdk import Asset, PokeReturnValue, chain, get_current_context, task
 
 from plugins.callbacks import record_task_failure, record_task_success
 from plugins.spark import spark_job
@@ -100,6 +101,13 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
 
         counts["dashboard_views"] = build_dashboard_views(get_database())
     return counts
+
+
+@task.sensor(poke_interval=60, timeout=timedelta(hours=20).total_seconds(), mode="reschedule")
+def wait_for_landing(folder: str) -> PokeReturnValue:
+    """The day's files arrive in ``<landing>/<YYYY-MM-DD>/``; wait for at least one CSV (plain or gzip)."""
+    files = sorted(str(p) for p in Path(folder).glob("*.csv*")) if Path(folder).is_dir() else []
+    return PokeReturnValue(is_done=bool(files), xcom_value={"folder": folder, "files": len(files)})
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False, trigger_rule="none_failed")
