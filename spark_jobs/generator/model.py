@@ -37,6 +37,7 @@ DEFAULT_DAILY_KWH = 10.0  # the two rows with the empty group "ACORN-"
 HOUSEHOLD_SIZE_P = np.array([0.29, 0.35, 0.16, 0.13, 0.05, 0.02])  # 1..6+ occupants, England & Wales
 HDD_BASE_C = 15.5
 HDD_MEAN = 5.6  # mean daily heating degree days in London 2011-2014, normalises the temperature response
+EVENT_SIZE_MEAN = 1 - 5 * math.exp(-4)  # mean of min(Exp(1), 4)
 DARK_MEAN = 0.30  # mean share of half hours that need lighting (awake and dark)
 
 # Anomaly kinds: share of the total rate, duration in half hours (min, max).
@@ -200,7 +201,7 @@ def build_timeline(start: date, end: date, seed: int, temps: pd.Series, tariff20
     hour_utc = utc.hour.to_numpy() + utc.minute.to_numpy() / 60 + 0.25
     dist = np.minimum(hour_utc - (12 - half_day), (12 + half_day) - hour_utc)  # >0 in daylight (hours)
     dark = np.clip(0.5 - dist / 1.0, 0, 1)
-    dark *= (hh_local >= 13) & (hh_local <= 46)
+    dark *= np.where((hh_local >= 13) & (hh_local <= 45), 1.0, np.where((hh_local >= 46) | (hh_local <= 1), 0.5, 0.0))
 
     hl = hh_local / 2.0
     heat_sched = np.where(((hl >= 6) & (hl < 9)) | ((hl >= 16.5) & (hl < 22.5)), 1.0, 0.25)
@@ -233,11 +234,11 @@ def base_templates() -> np.ndarray:
     wrap = np.concatenate([h, h + 24])  # let the late-evening bump spill past midnight
     night = 0.15
     weekday = night + 0.9 * _gauss(h, 7.4, 0.9) + 0.35 * _gauss(h, 12.5, 2.8) + 1.8 * _gauss(h, 18.9, 1.6)
-    weekday += 0.7 * (_gauss(wrap, 21.6, 1.3)[:48] + _gauss(wrap, 21.6, 1.3)[48:])
+    weekday += 0.8 * (_gauss(wrap, 21.9, 1.5)[:48] + _gauss(wrap, 21.9, 1.5)[48:])
     saturday = night + 0.8 * _gauss(h, 9.4, 1.3) + 0.8 * _gauss(h, 13.0, 2.4) + 1.6 * _gauss(h, 18.6, 1.8)
-    saturday += 0.7 * (_gauss(wrap, 21.8, 1.4)[:48] + _gauss(wrap, 21.8, 1.4)[48:])
+    saturday += 0.8 * (_gauss(wrap, 22.2, 1.6)[:48] + _gauss(wrap, 22.2, 1.6)[48:])
     sunday = night + 0.7 * _gauss(h, 9.8, 1.4) + 1.0 * _gauss(h, 13.2, 1.8) + 1.6 * _gauss(h, 18.2, 1.8)
-    sunday += 0.6 * (_gauss(wrap, 21.4, 1.4)[:48] + _gauss(wrap, 21.4, 1.4)[48:])
+    sunday += 0.7 * (_gauss(wrap, 21.7, 1.5)[:48] + _gauss(wrap, 21.7, 1.5)[48:])
     return np.stack([weekday, saturday, sunday])
 
 
@@ -259,6 +260,7 @@ class Households:
     light_kwh: np.ndarray
     event_p: np.ndarray
     event_kwh: np.ndarray
+    weekend_mult: np.ndarray
     shift: np.ndarray  # chronotype, half hours
     templates: np.ndarray  # (H, 3, 48), mean 1 per day type
     tou_mult: np.ndarray  # (H, 3): Normal, Low, High
@@ -314,15 +316,17 @@ def build_households(chosen: pd.DataFrame, seed: int) -> Households:
     beta = 0.03 * np.exp(0.5 * std_normal(u(3)))
     f_light = 0.05 + 0.08 * u(4)
     f_event = 0.10 + 0.15 * u(5)
-    event_p = 0.01 + 0.03 * u(6)
     mean_hh = level / 48
+    # Appliance events (kettle, oven, shower, washer): 0.3-1.2 kWh each, frequency sized to their energy share.
+    event_kwh = (0.3 + 0.9 * u(6)) * np.sqrt(level / 10.0)
+    event_p = f_event * mean_hh / (event_kwh * EVENT_SIZE_MEAN)
     light_kwh = f_light * mean_hh / DARK_MEAN
-    event_kwh = f_event * mean_hh / event_p
     body_kwh = mean_hh * (1 - f_light - f_event) / (1 + beta * HDD_MEAN)
     noise_sd = 0.35 + 0.3 * u(7)
     noise_a = noise_sd * math.sqrt(3) / math.pi
     noise_norm = np.pi * noise_a / np.sin(np.pi * noise_a)
-    day_sd = 0.12 + 0.12 * u(8)
+    day_sd = 0.25 + 0.15 * u(8)
+    weekend_mult = 1.0 + 0.14 * u(23)  # more time at home on weekends and bank holidays
     shift = np.clip(np.rint(1.4 * std_normal(u(9))), -4, 4).astype(np.int64)
 
     # Household shapes: blend toward an at-home weekday, optional timer appliance, then normalise to mean 1.
@@ -367,6 +371,7 @@ def build_households(chosen: pd.DataFrame, seed: int) -> Households:
         light_kwh=light_kwh,
         event_p=event_p,
         event_kwh=event_kwh,
+        weekend_mult=weekend_mult,
         shift=shift,
         templates=templates,
         tou_mult=tou_mult,
@@ -406,16 +411,18 @@ def synthesise(hh: Households, rows: np.ndarray, tl: Timeline, lo: int, hi: int,
     day_idx = tl.slot_day[sl]
     d0, d1 = int(day_idx[0]), int(day_idx[-1]) + 1
     daily = day_factor(hh, rows, tl.day_abs[d0:d1]) * (1 + hh.beta[rows][:, None] * tl.hdd_day[None, d0:d1])
-    daily *= hh.body_kwh[rows][:, None]
+    weekend = np.asarray(tl.daytype[tl.day_first_slot[d0:d1]] > 0)
+    daily *= hh.body_kwh[rows][:, None] * np.where(weekend[None, :], hh.weekend_mult[rows][:, None], 1.0)
     per_slot = daily[:, day_idx - d0]
 
     base = hh.base_frac[rows][:, None]
     a = hh.noise_a[rows][:, None]
-    noise = np.exp(a * np.log(u1 / (1 - u1))) / hh.noise_norm[rows][:, None]
-    x = per_slot * (base + (1 - base) * act) * noise
+    noise = np.exp(a * np.clip(np.log(u1 / (1 - u1)), -5.0, 5.0)) / hh.noise_norm[rows][:, None]
+    # Standby load (fridge cycling) varies +-25%; the activity part carries the heavy multiplicative noise.
+    x = per_slot * (base * (0.75 + 0.5 * u3) + (1 - base) * act * noise)
     x += hh.light_kwh[rows][:, None] * tl.dark[sl][None, :]
     event = u2 < hh.event_p[rows][:, None] * np.minimum(act, 3.0)
-    x += np.where(event, -np.log(u3) * hh.event_kwh[rows][:, None], 0.0)
+    x += np.where(event, np.minimum(-np.log(u3), 4.0) * hh.event_kwh[rows][:, None], 0.0)
 
     heat_rows = np.nonzero(hh.heat_kw[rows] > 0)[0]
     if len(heat_rows):
@@ -449,7 +456,8 @@ def schedule_anomalies(hh: Households, tl: Timeline, rate_per_year: float) -> An
         empty = np.zeros(0, dtype=np.int64)
         return Anomalies(empty, empty, empty, empty, np.zeros(0))
     max_days = max(k[2] for k in kinds) // 48 + 1
-    e0 = (int(tl.day_abs[0]) - max_days) // ANOMALY_EPOCH_DAYS
+    # Candidates start early enough that every anomaly able to overlap one reaching the range is seen too.
+    e0 = (int(tl.day_abs[0]) - 2 * max_days) // ANOMALY_EPOCH_DAYS - 1
     e1 = int(tl.day_abs[-1]) // ANOMALY_EPOCH_DAYS
     epochs = np.arange(e0, e1 + 1)
     abs0 = int(tl.slot_abs[0])
@@ -467,15 +475,21 @@ def schedule_anomalies(hh: Households, tl: Timeline, rate_per_year: float) -> An
         ).astype(np.int64)
         dur = dmin + (uniform(kk, S_ANOM, epochs[e], k, 2) * (dmax - dmin + 1)).astype(np.int64)
         mag = uniform(kk, S_ANOM, epochs[e], k, 3)
-        lo = np.clip(start_slot - abs0, 0, tl.n_slots)
-        hi = np.clip(start_slot + dur - abs0, 0, tl.n_slots)
-        keep = hi > lo
-        out.append((r[keep], lo[keep], hi[keep], np.full(keep.sum(), k), mag[keep]))
+        out.append((r, start_slot, start_slot + dur, np.full(len(r), k), mag))
     if not out:
         return schedule_anomalies(hh, tl, 0)
-    row, lo, hi, kind, mag = (np.concatenate(c) for c in zip(*out, strict=True))
-    order = np.lexsort((lo, row))
-    return Anomalies(row[order], lo[order], hi[order], kind[order], mag[order])
+    row, a0, a1, kind, mag = (np.concatenate(c) for c in zip(*out, strict=True))
+    order = np.lexsort((kind, a0, row))
+    row, a0, a1, kind, mag = row[order], a0[order], a1[order], kind[order], mag[order]
+    # One anomaly at a time per household: drop any that overlaps an earlier-starting candidate (a local rule,
+    # so the outcome does not depend on the generated range), keeping the truth file unambiguous.
+    big = np.int64(1) << np.int64(40)
+    reach = np.maximum.accumulate(a1 + row * big)
+    overlap = np.r_[False, (a0 + row * big)[1:] < reach[:-1]]
+    lo = np.clip(a0 - abs0, 0, tl.n_slots)
+    hi = np.clip(a1 - abs0, 0, tl.n_slots)
+    keep = ~overlap & (hi > lo)
+    return Anomalies(row[keep], lo[keep], hi[keep], kind[keep], mag[keep])
 
 
 def apply_anomalies(x: np.ndarray, hh: Households, rows: np.ndarray, tl: Timeline, lo0: int, an: Anomalies) -> None:
