@@ -223,6 +223,11 @@ def generate(
         if truth is not None:
             truth_tmp = truth.with_name(f".{truth.name}.tmp-{os.getpid()}")
             truth_df.to_csv(truth_tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
+        if live_day is None and final.exists():
+            # --overwrite replaces the generator's partition files only; keep anything else (e.g. live-day folders).
+            for entry in final.iterdir():
+                if not (entry.name.startswith("LCL-June2015v2_") and entry.suffix == ".csv"):
+                    entry.rename(tmp / entry.name)
         _publish(tmp, final)
         if truth_tmp is not None:
             os.replace(truth_tmp, truth)
@@ -265,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="households join/leave at realistic dates inside the trial window 2011-11-23..2014-02-28",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (batch mode)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="batch mode: replace the LCL files in a non-empty --out (others kept)"
+    )
     return p
 
 

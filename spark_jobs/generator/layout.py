@@ -52,24 +52,38 @@ def datetime_strings(epoch_seconds: np.ndarray) -> list[str]:
 
 
 class LineRenderer:
-    """Turns (household row, datetime row, value code) triples into CSV bytes without a Python loop per line."""
+    """Turns (household row, datetime row, value code) triples into CSV bytes without a Python loop per line.
+
+    Lines are assembled as fixed-width records (gathers on void views are several times faster than on 2-D
+    uint8 rows), then the padding after each line's CRLF is dropped with one boolean compress.
+    """
 
     def __init__(self) -> None:
         self.values, self.value_lengths = value_table()
-        self.width = PREFIX_WIDTH + DATETIME_WIDTH + self.values.shape[1]
+        vw = self.values.shape[1]
+        self.width = PREFIX_WIDTH + DATETIME_WIDTH + vw
+        self._value_void = _as_void(self.values)
+        keep = np.arange(self.width)[None, :] < (PREFIX_WIDTH + DATETIME_WIDTH + self.value_lengths)[:, None]
+        self._keep_void = _as_void(keep.view(np.uint8))
+        self._dtype = np.dtype([("p", f"V{PREFIX_WIDTH}"), ("d", f"V{DATETIME_WIDTH}"), ("v", f"V{vw}")])
 
     def render(
         self, prefixes: np.ndarray, datetimes: np.ndarray, row_h: np.ndarray, row_t: np.ndarray, codes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Bytes of all lines (uint8) and the byte offset where each line ends, for splitting into files."""
-        n = len(codes)
-        out = np.empty((n, self.width), dtype=np.uint8)
-        out[:, :PREFIX_WIDTH] = prefixes[row_h]
-        out[:, PREFIX_WIDTH : PREFIX_WIDTH + DATETIME_WIDTH] = datetimes[row_t]
-        out[:, PREFIX_WIDTH + DATETIME_WIDTH :] = self.values[codes]
+        rec = np.empty(len(codes), dtype=self._dtype)
+        rec["p"] = _as_void(prefixes)[row_h]
+        rec["d"] = _as_void(datetimes)[row_t]
+        rec["v"] = self._value_void[codes]
+        keep = self._keep_void[codes].view(np.bool_)
         lengths = PREFIX_WIDTH + DATETIME_WIDTH + self.value_lengths[codes]
-        mask = np.arange(self.width)[None, :] < lengths[:, None]
-        return out[mask], np.cumsum(lengths)
+        return rec.view(np.uint8)[keep], np.cumsum(lengths)
+
+
+def _as_void(table: np.ndarray) -> np.ndarray:
+    """A (n, w) uint8 matrix as n opaque w-byte records, so row gathers are single memcpy-like copies."""
+    table = np.ascontiguousarray(table, dtype=np.uint8)
+    return table.view(np.dtype((np.void, table.shape[1]))).ravel()
 
 
 class PartitionWriter:

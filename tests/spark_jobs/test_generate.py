@@ -342,8 +342,10 @@ def test_existing_output_needs_overwrite(tmp_path: Path):
     run(out, **kw)
     with pytest.raises(gen.GenerateError, match="overwrite"):
         run(out, **kw)
+    (out / "2013-01-02").mkdir()  # a live-day folder beside the batch files survives --overwrite
     run(out, overwrite=True, seed=3, **kw)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing", "landing_truth.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["2013-01-02", "LCL-June2015v2_0.csv"]
 
 
 def test_runs_as_a_script_like_spark_submit(tmp_path: Path):
