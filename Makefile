@@ -39,6 +39,7 @@ urls:
 	@bash scripts/stack.sh urls
 
 # The full suite: the fast tests first, then the end-to-end tests against the running stack.
+test: export SMARTMETER_REQUIRE_DEPLOY_TOOLS = 1
 test: start
 	@$(ENV) $(PYTEST) -m "not e2e and not superset" -q -p no:cacheprovider
 	@$(ENV) $(PYTEST) -m "e2e or superset" -q -p no:cacheprovider
@@ -67,5 +68,5 @@ bench: start
 clean-state: stop
 	rm -rf .state
 
--include docker/compose.mk
+include docker/compose.mk
 -include superset/superset.mk

@@ -45,7 +45,7 @@ with DAG(
     },
 ):
 
-    @task(outlets=[Asset(name="landing", uri=f"file://{settings.landing_dir}")])
+    @task(outlets=[Asset(name="landing", uri="smartmeter://landing", group="smartmeter")])
     def generate(params: dict | None = None) -> dict:
         """Calls the generator in-process: it is a vectorised NumPy tool, not a Spark job (measured faster)."""
         from spark_jobs.generate import main

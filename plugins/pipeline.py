@@ -38,8 +38,9 @@ STAGES = ("ingest", "aggregate", "features", "forecast", "anomalies", "tariffs",
 
 
 def dataset_asset(name: str) -> Asset:
-    """An Airflow asset per Parquet dataset, so the UI shows lineage between the DAGs."""
-    return Asset(name=name, uri=f"file://{get_settings().dataset_path(name)}")
+    """An Airflow asset per dataset, so the UI shows lineage between the DAGs. The URI names the dataset, not
+    its folder: the lake may move (tests, a cluster volume) without the assets changing identity."""
+    return Asset(name=name, uri=f"smartmeter://lake/{name}", group="smartmeter")
 
 
 def days_between(first: str, last: str) -> list[str]:
