@@ -20,13 +20,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param
 
 from plugins.pipeline import (
     DAY_AFTER_INTERVAL,
     DEFAULT_ARGS,
     INTERVAL_FIRST_DAY,
     INTERVAL_LAST_DAY,
+    STAGES,
     stage_graph,
     wait_for_landing,
 )
@@ -43,6 +44,15 @@ with DAG(
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["smartmeter", "daily", "spark", "gx"],
+    params={
+        "stages": Param(
+            list(STAGES),
+            type="array",
+            items={"type": "string", "enum": list(STAGES)},
+            title="Stages to run",
+            description="All by default; a backfill may rerun only some (e.g. ingest, aggregate, load).",
+        ),
+    },
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=45),
@@ -57,5 +67,6 @@ with DAG(
         input_path=landing,
         forecast_args=["predict", "--date", DAY_AFTER_INTERVAL],
         forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
+        selectable=True,
     )
     wait_for_landing(landing) >> ingest
