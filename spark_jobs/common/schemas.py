@@ -86,3 +86,77 @@ FORECASTS = StructType(
         StructField("local_date", DateType(), False),  # the target day
     ]
 )
+
+# One row per household and target day D; every history feature uses data up to the end of D-1 only (weather:
+# day D's observed values stand in for a day-ahead forecast). ``*_kwh`` history values are full-day kWh.
+_DAILY_HISTORY_KWH = [
+    "lag_1d_kwh",
+    "lag_2d_kwh",
+    "lag_3d_kwh",
+    "lag_4d_kwh",
+    "lag_5d_kwh",
+    "lag_6d_kwh",
+    "lag_7d_kwh",
+    "lag_14d_kwh",
+    "lag_21d_kwh",
+    "lag_28d_kwh",
+    "roll7_mean_kwh",
+    "roll7_std_kwh",
+    "roll7_min_kwh",
+    "roll7_max_kwh",
+    "roll28_mean_kwh",
+    "roll28_std_kwh",
+    "roll28_min_kwh",
+    "roll28_max_kwh",
+    "same_dow_mean_4w_kwh",
+    "hh_mean_kwh",  # expanding household statistics over days < D
+    "hh_std_kwh",
+    "hh_dow_mean_kwh",
+]
+HOUSEHOLD_DAILY_FEATURES = StructType(
+    [
+        StructField("household_id", StringType(), False),
+        StructField("tariff_group", StringType(), True),
+        StructField("acorn_group", StringType(), True),
+        *[StructField(c, DoubleType(), True) for c in _DAILY_HISTORY_KWH],
+        StructField("roll28_valid_days", IntegerType(), True),
+        StructField("hh_history_days", IntegerType(), True),
+        StructField("dow_sin", DoubleType(), True),
+        StructField("dow_cos", DoubleType(), True),
+        StructField("doy_sin", DoubleType(), True),
+        StructField("doy_cos", DoubleType(), True),
+        StructField("is_weekend", IntegerType(), True),
+        StructField("is_bank_holiday", IntegerType(), True),  # England & Wales, from the holidays library
+        StructField("is_bank_holiday_prev_day", IntegerType(), True),
+        StructField("temperature_mean_c", DoubleType(), True),
+        StructField("temperature_min_c", DoubleType(), True),
+        StructField("temperature_max_c", DoubleType(), True),
+        StructField("heating_degree_days_c", DoubleType(), True),  # base 15.5 C
+        StructField("humidity_mean", DoubleType(), True),  # 0..1
+        StructField("temperature_mean_c_prev_day", DoubleType(), True),
+        StructField("tou_high_share", DoubleType(), True),  # share of day's half hours priced High (ToU only)
+        StructField("tou_low_share", DoubleType(), True),
+        StructField("is_tou", IntegerType(), True),
+        StructField("acorn_code", IntegerType(), True),  # Affluent 0, Comfortable 1, Adversity 2, ACORN-U 3, else -1
+        StructField("local_date", DateType(), False),  # the target day D
+    ]
+)
+
+FORECAST_METRICS = StructType(
+    [
+        StructField("model", StringType(), False),
+        StructField("task", StringType(), False),
+        StructField("fold", StringType(), False),  # "1", "2", ... or "overall"
+        StructField("train_end", DateType(), True),  # last day of the fold's training window
+        StructField("test_start", DateType(), True),
+        StructField("test_end", DateType(), True),
+        StructField("n_points", LongType(), False),
+        StructField("mae_kwh", DoubleType(), True),
+        StructField("rmse_kwh", DoubleType(), True),
+        StructField("r2", DoubleType(), True),
+        StructField("mase", DoubleType(), True),  # scaled by training MAE of same-day-last-week, pooled
+        StructField("mape_pct", DoubleType(), True),  # group series only
+        StructField("coverage_p10_p90", DoubleType(), True),  # quantile models only
+        StructField("run_id", StringType(), False),
+    ]
+)
