@@ -1,0 +1,180 @@
+"""The whole pipeline on generated data, through Airflow, the Spark standalone master and FerretDB.
+
+One history run (``airflow dags test``) prepares three months of features and a trained model; then the
+daily DAG processes a new day, is rerun (same documents), is backfilled over three days by the scheduler,
+and a day of broken data is stopped by its GX gate with the result kept in MongoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from tests.e2e.conftest import REPO, dag_runs, run, wait_for_runs
+
+pytestmark = pytest.mark.e2e
+
+HOUSEHOLDS = 16
+HISTORY = ("2013-01-01", "2013-02-28")
+DAY = "2013-03-01"
+BACKFILL = ("2013-03-02", "2013-03-04")
+VOLATILE = {"_id", "_loaded_at", "_load_id"}
+
+
+def checksum(docs: list[dict]) -> str:
+    rows = sorted(
+        json.dumps({k: v for k, v in d.items() if k not in VOLATILE}, sort_keys=True, default=str) for d in docs
+    )
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def generate_live_day(settings, day: str) -> None:
+    run(
+        [
+            "python",
+            "-m",
+            "spark_jobs.generate",
+            "--out",
+            str(settings.landing_dir),
+            "--households",
+            str(HOUSEHOLDS),
+            "--live-day",
+            day,
+            "--seed",
+            "7",
+            "--truth",
+            str(settings.state_dir / "truth" / "e2e_truth.csv"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def history(stack, mongo):
+    """Generate the history, run the history DAG in-process with `airflow dags test`."""
+    folder = stack.state_dir / "e2e" / "history"
+    shutil.rmtree(folder, ignore_errors=True)
+    (stack.state_dir / "truth").mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            "python",
+            "-m",
+            "spark_jobs.generate",
+            "--out",
+            str(folder),
+            "--households",
+            str(HOUSEHOLDS),
+            "--start",
+            HISTORY[0],
+            "--end",
+            HISTORY[1],
+            "--seed",
+            "7",
+            "--truth",
+            str(stack.state_dir / "truth" / "e2e_truth_history.csv"),
+            "--overwrite",
+        ]
+    )
+    conf = {"input": str(folder), "from_date": HISTORY[0], "to_date": HISTORY[1], "full_retrain": True}
+    run(["airflow", "dags", "test", "smartmeter_history", "--conf", json.dumps(conf)], timeout=2400)
+    latest = sorted(dag_runs("smartmeter_history"), key=lambda r: r["start_date"] or "")[-1]
+    return latest["run_id"]
+
+
+def test_history_run_loads_every_collection(history, mongo):
+    days = mongo["household_daily"].count_documents({"local_date": {"$gte": HISTORY[0], "$lte": HISTORY[1]}})
+    assert days == HOUSEHOLDS * 59, days
+    doc = mongo["household_daily"].find_one({"local_date": "2013-02-01"})
+    assert doc["energy_kwh"] > 0 and doc["readings_expected"] == 48
+    for name in ("group_halfhourly", "forecasts", "forecast_metrics", "tariff_comparison_monthly", "households"):
+        assert mongo[name].count_documents({}) > 0, f"{name} is empty"
+    gates = list(mongo["dq_results"].find({"run_id": history}))
+    assert {g["suite"] for g in gates} >= {"readings_halfhourly", "household_daily", "household_daily_features"}
+    assert all(g["success"] for g in gates), [g for g in gates if not g["success"]]
+    run_doc = mongo["pipeline_runs"].find_one({"dag_id": "smartmeter_history", "run_id": history})
+    assert run_doc and run_doc["tasks"]["ingest"]["state"] == "success"
+    assert run_doc["tasks"]["ingest"]["duration_s"] > 0
+
+
+@pytest.fixture(scope="module")
+def daily(history, stack, mongo):
+    generate_live_day(stack, DAY)
+    run(["airflow", "dags", "test", "smartmeter_daily", DAY], timeout=1800)
+    return snapshot(mongo)
+
+
+def snapshot(mongo) -> dict[str, tuple[int, str]]:
+    queries = {
+        "household_daily": {"local_date": DAY},
+        "group_halfhourly": {"local_date": DAY},
+        "forecasts": {"local_date": "2013-03-02"},
+        "anomalies": {"local_date": DAY},
+    }
+    return {name: (mongo[name].count_documents(q), checksum(list(mongo[name].find(q)))) for name, q in queries.items()}
+
+
+def test_daily_run_processes_the_new_day(daily):
+    assert daily["household_daily"][0] == HOUSEHOLDS
+    assert daily["group_halfhourly"][0] > 0
+    assert daily["forecasts"][0] > 0, "day-ahead forecasts for the day after the interval"
+
+
+def test_daily_rerun_gives_the_same_documents(daily, mongo):
+    run(["airflow", "dags", "test", "smartmeter_daily", DAY], timeout=1800)
+    assert snapshot(mongo) == daily
+
+
+def test_backfill_three_days_through_the_scheduler(daily, stack, mongo):
+    first, last = BACKFILL
+    for day in ("2013-03-02", "2013-03-03", "2013-03-04"):
+        generate_live_day(stack, day)
+    before = {r["run_id"] for r in dag_runs("smartmeter_daily")}
+    conf = json.dumps({"stages": ["ingest", "aggregate", "load"]})
+    run(
+        [
+            "airflow",
+            "backfill",
+            "create",
+            "--dag-id",
+            "smartmeter_daily",
+            "--from-date",
+            first,
+            "--to-date",
+            last,
+            "--dag-run-conf",
+            conf,
+            "--reprocess-behavior",
+            "completed",
+        ]
+    )
+    new = {r["run_id"] for r in dag_runs("smartmeter_daily")} - before
+    assert len(new) == 3, new
+    states = wait_for_runs("smartmeter_daily", new, timeout_s=1500)
+    assert set(states.values()) == {"success"}, states
+    for day in ("2013-03-02", "2013-03-03", "2013-03-04"):
+        assert mongo["household_daily"].count_documents({"local_date": day}) == HOUSEHOLDS, day
+
+
+def test_failed_gate_stops_the_run_and_keeps_its_result(daily, stack, mongo):
+    """A day whose households report a few readings each fails the readings gate; nothing after it runs."""
+    day = "2013-03-10"
+    folder = stack.landing_dir / day
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    lines = ["LCLid,stdorToU,DateTime,KWH/hh (per half hour) "]
+    for i in range(HOUSEHOLDS):
+        for slot in range(6):  # 6 of 48 half hours: far below any completeness bound
+            lines.append(f"MAC{i + 2:06d},Std,{day} {slot // 2:02d}:{30 * (slot % 2):02d}:00.0000000, 0.{slot + 1}00 ")
+    (folder / "partial.csv").write_text("\r\n".join(lines) + "\r\n")
+    proc = run(["airflow", "dags", "test", "smartmeter_daily", day], timeout=1200, check=False)
+    assert proc.returncode != 0
+    latest = sorted(dag_runs("smartmeter_daily"), key=lambda r: r["start_date"] or "")[-1]
+    gate = mongo["dq_results"].find_one({"run_id": latest["run_id"], "suite": "readings_halfhourly"})
+    assert gate is not None and gate["success"] is False and gate["expectations_failed"] >= 1
+    run_doc = mongo["pipeline_runs"].find_one({"dag_id": "smartmeter_daily", "run_id": latest["run_id"]})
+    assert run_doc["status"] == "failed" and run_doc["failed_task"] == "gate_readings_halfhourly"
+    assert "aggregate" not in run_doc.get("tasks", {}), "no stage after a failed gate may run"
+    assert mongo["household_daily"].count_documents({"local_date": day}) == 0
+    assert REPO.joinpath("expectations", "readings_halfhourly.py").exists()
