@@ -1,0 +1,131 @@
+"""Fixes to PyMongoSQL 0.7.4's Superset mode, applied from superset_config.py.
+
+In Superset mode PyMongoSQL splits Superset's ``SELECT ... FROM (<dataset sql>) AS virtual_table ...`` into the
+inner SELECT, run on MongoDB as a ``find``, and the outer query, run on an in-memory SQLite table holding the
+fetched rows. Three gaps in 0.7.4 break real dashboards, so this module replaces that one method:
+
+1. The split is a non-greedy regex that ends the inner query at the first ``) <word>``: a dataset filter like
+   ``x IN ('a') AND y = 1`` is cut in half. Here the inner query is found by matching parentheses outside quotes.
+2. An inner query that matches no document creates no SQLite table, so the outer query fails with "no such table"
+   and an empty serving store shows error boxes. Here an empty table is created from the projected columns, so
+   charts show Superset's "No results" state.
+3. ``FROM coll.aggregate('<pipeline>', '<options>')`` is parsed but then run as a plain ``find`` without the
+   pipeline. Here it runs the pipeline. The household drill-down needs it: FerretDB (SQLite handler) pushes only
+   an ``_id`` equality down to SQLite, so a household's days live in one document keyed by household id and the
+   pipeline ``$match``es that ``_id`` and ``$unwind``s them, instead of scanning millions of daily documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_logger = logging.getLogger(__name__)
+_FROM_PAREN = re.compile(r"\bFROM\s*\(", re.IGNORECASE)
+_ALIAS = re.compile(r"\s*(?:AS\s+)?(\w+)", re.IGNORECASE)
+
+
+def _matching_paren(sql: str, open_at: int) -> int:
+    """Index of the ``)`` closing the ``(`` at ``open_at``, skipping quoted text; -1 if unbalanced."""
+    depth, quote, i = 0, "", open_at
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            if ch == quote:
+                # a doubled quote is an escaped quote inside the literal
+                if i + 1 < len(sql) and sql[i + 1] == quote:
+                    i += 1
+                else:
+                    quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def split_wrapped_query(sql: str) -> tuple[str, str, str] | None:
+    """``(inner, outer, alias)`` for ``SELECT ... FROM (inner) AS alias ...``, else None.
+
+    Every later occurrence of the same ``(inner) AS alias`` (Superset repeats the dataset SQL in series-limit
+    joins) is replaced by the alias too, so the outer query only ever reads the SQLite table.
+    """
+    match = _FROM_PAREN.search(sql)
+    if not match or not sql.lstrip().upper().startswith("SELECT"):
+        return None
+    open_at = match.end() - 1
+    close_at = _matching_paren(sql, open_at)
+    if close_at < 0:
+        return None
+    inner = sql[open_at + 1 : close_at].strip()
+    if not inner.upper().startswith("SELECT"):
+        return None
+    alias_match = _ALIAS.match(sql, close_at + 1)
+    if not alias_match:
+        return None
+    alias = alias_match.group(1)
+    wrapped = sql[open_at : alias_match.end()]
+    outer = sql[:open_at] + alias + sql[alias_match.end() :]
+    outer = outer.replace(wrapped, alias)
+    return inner, outer, alias
+
+
+def _execute(self: Any, context: Any, connection: Any, parameters: Any = None) -> Any:
+    from pymongosql.executor import StandardQueryExecution
+    from pymongosql.result_set import ResultSet
+    from pymongosql.sql.query_builder import QueryExecutionPlan
+
+    split = split_wrapped_query(context.query)
+    if split is None:
+        return StandardQueryExecution.execute(self, context, connection, parameters)
+    inner, outer, alias = split
+
+    plan = self._parse_sql(inner)
+    if plan.is_aggregate_query:
+        if not plan.collection:
+            raise ValueError("aggregate() in a dataset needs a collection: FROM coll.aggregate('[...]', '{}')")
+        # without the projection here: ResultSet projects (nested paths like days.energy_kwh included) below,
+        # whereas _execute_aggregate_plan's own projection drops nested paths
+        agg_plan = plan.copy()
+        agg_plan.projection_stage = {}
+        raw = self._execute_aggregate_plan(agg_plan, connection)
+    else:
+        raw = self._execute_find_plan(plan, connection)
+    result = ResultSet(command_result=raw, execution_plan=plan, database=connection.database)
+    rows = result.fetchall()
+    columns = [d[0] for d in result.description] if result.description else []
+
+    query_db = self._query_db_factory()
+    try:
+        if rows:
+            query_db.insert_records(alias, [dict(zip(columns, row, strict=False)) for row in rows])
+        else:
+            # no documents: an empty, untyped table still answers the outer query (with no rows)
+            query_db.create_table(alias, {name: "" for name in columns} or {"_empty": ""})
+        out_rows = query_db.execute_query(outer)
+        names = list(out_rows[0].keys()) if out_rows else []
+        if not names:
+            cursor = query_db.execute_query_cursor(outer)
+            names = [d[0] for d in cursor.description or []]
+        self._execution_plan = QueryExecutionPlan(
+            collection="query_db_result", projection_stage=dict.fromkeys(names, 1)
+        )
+        return self._create_result_set_from_db(out_rows, outer)
+    finally:
+        query_db.close()
+
+
+def apply() -> None:
+    """Replace SupersetExecution.execute (idempotent)."""
+    from pymongosql.superset_mongodb.executor import SupersetExecution
+
+    if getattr(SupersetExecution.execute, "_smartmeter_fix", False):
+        return
+    _execute._smartmeter_fix = True  # type: ignore[attr-defined]
+    SupersetExecution.execute = _execute
