@@ -21,6 +21,7 @@ import logging
 import math
 import shutil
 import sys
+import time
 import uuid
 from datetime import UTC, date, datetime
 from functools import reduce
@@ -46,6 +47,22 @@ from spark_jobs.ingestion.transform import (
 )
 
 log = logging.getLogger("ingest")
+
+
+class _Timer:
+    """Wall time per step, logged and kept in the report (the benchmark reads it)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.steps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps[step] = round(now - self.t0, 3)
+        log.info("ingest: %s done in %.1fs", step, now - self.t0)
+        self.t0 = now
+
+
 PARTITION_TARGET_BYTES = 256 << 20  # per shuffle partition of parsed rows
 GZIP_RATIO = 6  # rough expansion of LCL CSV under gzip, for sizing partitions only
 
@@ -80,7 +97,9 @@ def run(spark, args: argparse.Namespace) -> dict:
     lake: Path = args.lake
     dataset = lake / "readings_halfhourly"
     staging = lake / "_staging" / args.run_id
+    timer = _Timer()
     files = probe_inputs(args.input)
+    timer.lap("probe")
     if not files:
         raise SystemExit(f"ingest: no input files matched {args.input}")
     for f in files:
@@ -100,7 +119,7 @@ def run(spark, args: argparse.Namespace) -> dict:
             parse_lines(
                 read_lines(spark, [f.path for f in g]),
                 g[0].layout,
-                [f.header for f in g if f.header],
+                [f.header for f in g if f.status == STATUS_OK],
                 settings.local_timezone,
             )
             for g in groups.values()
@@ -108,15 +127,18 @@ def run(spark, args: argparse.Namespace) -> dict:
         info = read_household_info(spark, str(args.household_info))
         classified = classify(reduce(lambda a, b: a.unionByName(b), parsed), info, settings.max_halfhour_kwh)
         est = sum(f.size_bytes * (GZIP_RATIO if f.compressed else 1) for f in readable)
-        nparts = max(settings.spark_shuffle_partitions, math.ceil(est / PARTITION_TARGET_BYTES))
+        nparts = max(spark.sparkContext.defaultParallelism, math.ceil(est / PARTITION_TARGET_BYTES))
         staged = deduplicate(classified, nparts, args.from_date, args.to_date).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             staged_new = staging / "new"
             clean_rows(staged).write.mode("overwrite").partitionBy("local_date").parquet(str(staged_new))
+            timer.lap("read_parse_dedup_write_clean")
             stats_rows = [r.asDict() for r in block_stats(staged).collect()]
+            timer.lap("stats")
             offsets = line_offsets(stats_rows)
             rejected = rejected_rows(spark, staged, offsets, args.run_id)
             lakeops.replace_rejected(spark, lake / "readings_rejected", rejected, run_files, staging / "rejected")
+            timer.lap("write_rejected")
         finally:
             staged.unpersist()
     else:
@@ -126,12 +148,14 @@ def run(spark, args: argparse.Namespace) -> dict:
     new_dates = lakeops.partition_dates(staged_new)
     old_dates = lakeops.dates_holding_files(spark, dataset, run_files, args.from_date, args.to_date)
     touched = new_dates | old_dates
+    timer.lap("find_touched_days")
     merge_dates = touched & lakeops.partition_dates(dataset)
     merged = staging / "merged"
     if merge_dates:
         lakeops.merge_partitions(spark, dataset, staged_new, merged, merge_dates, run_files)
     sources = {d: lakeops.part_dir(merged if d in merge_dates else staged_new, d) for d in touched}
     lakeops.swap_partitions(dataset, sources, staging / "trash")
+    timer.lap("merge_and_swap")
 
     records = file_accounting(files, stats_rows, args.run_id)
     report = {
@@ -150,6 +174,7 @@ def run(spark, args: argparse.Namespace) -> dict:
         "all_balanced": all(r["balanced"] for r in records),
         "files_failed": [r["source_file"] for r in records if r["status"] in (STATUS_UNREADABLE, STATUS_BAD_HEADER)],
     }
+    report["step_seconds"] = timer.steps
     report["json_path"] = str(write_accounting(spark, lake, dataset / "_ingest_runs", report))
     shutil.rmtree(staging, ignore_errors=True)
     return report

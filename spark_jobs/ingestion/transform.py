@@ -20,11 +20,11 @@ Conventions (README text):
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from spark_jobs.ingestion.probe import Layout
 
@@ -41,16 +41,6 @@ REASONS = (
     "implausible_reading",
 )
 STATUSES = ("header", "blank", "rejected", "clean", "duplicate_exact", "duplicate_conflict", "out_of_range")
-
-HOUSEHOLD_INFO_SCHEMA = StructType(
-    [
-        StructField("LCLid", StringType()),
-        StructField("stdorToU", StringType()),
-        StructField("Acorn", StringType()),
-        StructField("Acorn_grouped", StringType()),
-        StructField("file", StringType()),
-    ]
-)
 
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$"
 BOM = "\ufeff"
@@ -72,21 +62,51 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
 
 
 def parse_lines(lines: DataFrame, layout: Layout, headers: Iterable[str], tz: str) -> DataFrame:
-    """Split lines of one layout into string fields and derived time columns (no checks yet)."""
-    value = F.col("value")
-    text = F.when(value.startswith(BOM), F.expr("substring(value, 2)")).otherwise(value)
+    """Split lines of one layout into fields and derived time columns (no checks yet).
+
+    Built in steps of small selects so that expensive expressions (split, trim, the time parse) are computed
+    once per row: Spark does not collapse projections that would duplicate non-trivial expressions.
+    """
     headers = sorted(set(headers))
-    line_kind = (
-        F.when(text.isin(headers) if headers else F.lit(False), F.lit("header"))
-        .when(F.trim(text) == "", F.lit("blank"))
-        .otherwise(F.lit("row"))
+    value = F.col("value")
+    df = lines.select(
+        "source_file",
+        "block_start",
+        "row_id",
+        value.alias("raw_line"),
+        F.when(value.startswith(BOM), F.expr("substring(value, 2)")).otherwise(value).alias("text"),
     )
-    fields = F.split(text, ",", -1)
+    df = df.select(
+        "source_file",
+        "block_start",
+        "row_id",
+        "raw_line",
+        F.when(F.col("text").isin(headers) if headers else F.lit(False), F.lit("header"))
+        .when(F.trim("text") == "", F.lit("blank"))
+        .otherwise(F.lit("row"))
+        .alias("line_kind"),
+        (~F.is_valid_utf8("raw_line")).alias("bad_encoding"),
+        F.split("text", ",", -1).alias("fields"),
+    )
 
     def field(i: int | None) -> Column:
-        return F.trim(F.get(fields, i)) if i is not None and i >= 0 else F.lit(None).cast("string")
+        return F.trim(F.get("fields", i)) if i is not None and i >= 0 else F.lit(None).cast("string")
 
-    t = field(layout.time)
+    df = df.select(
+        "source_file",
+        "block_start",
+        "row_id",
+        "raw_line",
+        "line_kind",
+        "bad_encoding",
+        F.lit(layout.name == "bad_header").alias("bad_header"),
+        (F.size("fields") != F.lit(layout.ncols)).alias("bad_column_count"),
+        field(layout.household).alias("household_id"),
+        field(layout.tariff).alias("file_tariff"),
+        field(layout.time).alias("t"),
+        field(layout.kwh).alias("kwh_text"),
+    )
+    t = F.col("t")
     ts = F.try_make_timestamp(
         years=F.substring(t, 1, 4).try_cast("int"),
         months=F.substring(t, 6, 2).try_cast("int"),
@@ -96,47 +116,47 @@ def parse_lines(lines: DataFrame, layout: Layout, headers: Iterable[str], tz: st
         secs=F.substring(t, 18, 2).try_cast("int"),
         timezone=F.lit("UTC"),  # the files are on the GMT clock; explicit so the session time zone is irrelevant
     )
-    time_ok = t.rlike(TIME_PATTERN)
     on_grid = (
         F.substring(t, 15, 2).isin("00", "30")
         & (F.substring(t, 18, 2) == "00")
         & ~F.coalesce(F.substring(t, 20, 100).rlike("[1-9]"), F.lit(False))
     )
-    local = F.from_utc_timestamp(F.col("interval_start_utc"), tz)
-    return (
-        lines.select(
-            "source_file",
-            "block_start",
-            "row_id",
-            value.alias("raw_line"),
-            line_kind.alias("line_kind"),
-            F.lit(layout.name == "bad_header").alias("bad_header"),
-            (F.size(fields) != F.lit(layout.ncols)).alias("bad_column_count"),
-            text.contains("\ufffd").alias("bad_encoding"),
-            field(layout.household).alias("household_id"),
-            field(layout.tariff).alias("file_tariff"),
-            F.when(time_ok, ts).alias("interval_start_utc"),
-            on_grid.alias("on_grid"),
-            field(layout.kwh).alias("kwh_text"),
-        )
-        .withColumn("local_date", F.to_date(local))
-        .withColumn("halfhour_local", (F.hour(local) * 2 + F.floor(F.minute(local) / 30)).cast("int"))
+    df = df.select(
+        *[c for c in df.columns if c != "t"],
+        F.when(t.rlike(TIME_PATTERN), ts).alias("interval_start_utc"),
+        on_grid.alias("on_grid"),
+    )
+    df = df.withColumn("_local", F.from_utc_timestamp(F.col("interval_start_utc"), tz))
+    return df.select(
+        *[c for c in df.columns if c != "_local"],
+        F.to_date("_local").alias("local_date"),
+        (F.hour("_local") * 2 + F.when(F.minute("_local") >= 30, 1).otherwise(0)).cast("int").alias("halfhour_local"),
     )
 
 
 def read_household_info(spark: SparkSession, path: str) -> DataFrame:
-    """household_id -> tariff_group from household_information.csv (explicit schema, ~5.6k rows)."""
-    df = spark.read.csv(path, header=True, schema=HOUSEHOLD_INFO_SCHEMA)
-    return df.select(
-        F.trim("LCLid").alias("household_id"), F.trim("stdorToU").alias("info_tariff"), F.lit(True).alias("known")
-    ).dropDuplicates(["household_id"])
+    """household_id -> tariff_group from household_information.csv.
+
+    ~5.6k rows: read on the driver with the csv module (no Spark job, no shuffle) and broadcast in the join.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = {}
+        for rec in csv.DictReader(fh):
+            hh = (rec.get("LCLid") or "").strip()
+            if hh and hh not in rows:
+                rows[hh] = ((rec.get("stdorToU") or "").strip() or None, True)
+    return spark.createDataFrame(
+        [(hh, tariff, known) for hh, (tariff, known) in sorted(rows.items())],
+        "household_id string, info_tariff string, known boolean",
+    )
 
 
 def classify(parsed: DataFrame, info: DataFrame, max_kwh: float) -> DataFrame:
     """Join household information (broadcast) and give each line a status and, if rejected, a reason."""
     df = parsed.join(F.broadcast(info), on="household_id", how="left")
+    df = df.withColumn("kwh", F.col("kwh_text").try_cast("double"))
     kwh_text = F.col("kwh_text")
-    kwh = kwh_text.try_cast("double")
+    kwh = F.col("kwh")
     finite = kwh.isNotNull() & ~F.isnan(kwh) & (F.abs(kwh) != F.lit(float("inf")))
     reason = (
         F.when(F.col("bad_header"), "bad_header")
@@ -151,20 +171,21 @@ def classify(parsed: DataFrame, info: DataFrame, max_kwh: float) -> DataFrame:
         .when(kwh > F.lit(max_kwh), "implausible_reading")
     )
     is_row = F.col("line_kind") == "row"
-    reason = F.when(is_row, reason)
+    df = df.withColumn("reason", F.when(is_row, reason))
+    reason = F.col("reason")
     tariff = F.coalesce(F.when(F.col("file_tariff") != "", F.col("file_tariff")), F.col("info_tariff"))
     return df.select(
         "source_file",
         "block_start",
         "row_id",
-        F.when(is_row & reason.isNotNull(), F.col("raw_line")).alias("raw_line"),
+        F.when(is_row & reason.isNotNull(), F.make_valid_utf8("raw_line")).alias("raw_line"),
         "household_id",
         tariff.alias("tariff_group"),
         "interval_start_utc",
         "halfhour_local",
         F.when(reason.isNull(), kwh).alias("energy_kwh"),
         "local_date",
-        reason.alias("reason"),
+        "reason",
         F.when(~is_row, F.col("line_kind")).when(reason.isNotNull(), "rejected").otherwise("valid").alias("status"),
     )
 
@@ -231,7 +252,7 @@ def rejected_rows(spark: SparkSession, staged: DataFrame, offsets: dict[tuple[st
             (F.col("row_id") + F.col("offset")).alias("line_number"),
             "reason",
             "raw_line",
-            "household_id",
+            F.make_valid_utf8("household_id").alias("household_id"),
             F.lit(run_id).alias("run_id"),
         )
     )
