@@ -1,0 +1,364 @@
+"""The robust anomaly detector: one household at a time, NumPy only, so Spark can run it with ``applyInPandas``.
+
+Why this shape: every kind of anomaly is a departure from the household's OWN recent behaviour, so each day is
+scored against a trailing reference of that household (medians and P10/P50/P90 of the previous 28 days, or the
+P10-P90 band of a forecast when one is given), never against other homes. Medians and MADs keep one bad week
+from moving the reference, and days already flagged are taken out of the reference and the scoring repeated,
+so a two-week vacancy does not become "normal" half-way through or make the week after it look odd.
+
+Kinds (a day gets at most one day kind; spikes are half hours and are only looked for on otherwise normal days):
+- near_zero: the day's energy is below ``near_zero_ratio`` x the reference median (vacancy, meter fault).
+- sustained_high: the MEDIAN half-hour residual of a half day is far above the household's usual (``high_z`` MADs,
+  and ``high_min_kwh``): an appliance left on lifts every half hour, appliance bursts lift a few. Residuals are
+  first corrected for the household's own response to heating degree days, so electric heating in a cold
+  snap is not an anomaly.
+- profile_shift: the 2-hour shape of the day, averaged over a centred week, is far (L1) from the reference shape
+  (``shift_z`` robust z-scores of the household's own shape distance) for ``min_shift_days`` days or more.
+- spike: peaks over threshold. Residuals above the household's 98th percentile are modelled as an exponential
+  tail with a per-half-hour-of-day rate; one half hour (or two in a row) is a spike when a natural burst that
+  large would be too rare for that household at that time of day (``spike_log10_p``). Severity of a spike is
+  -log10 of that probability; of the other kinds the largest robust z of the event.
+Consecutive days of one kind (gaps up to ``max_gap_days``) form one event.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+from spark_jobs.analytics.io import MIN_SLOTS_COMPLETE, SLOT_COLS, SLOTS
+from spark_jobs.analytics.schemas import DETECTOR_ROBUST
+
+MAD_TO_SIGMA = 1.4826
+P10_P90_TO_SIGMA = 2.5631  # width of the central 80 % of a normal distribution in sigmas
+
+EVENT_COLUMNS = [
+    "household_id",
+    "detector",
+    "kind",
+    "start_utc",
+    "end_utc",
+    "duration_halfhours",
+    "severity",
+    "observed_kwh",
+    "expected_kwh",
+    "expected_source",
+    "local_date",
+]
+
+
+@dataclass(frozen=True)
+class RobustParams:
+    ref_days: int = 28
+    min_ref_days: int = 7
+    ref_step: int = 7  # the per-slot reference is refreshed weekly: 7x cheaper, staleness <= 6 days
+    iterations: int = 2
+    near_zero_ratio: float = 0.2
+    high_z: float = 12.0  # half-day median residual, in MADs of the household's half-day medians
+    high_min_kwh: float = 0.3  # ... and at least this much per half hour above the reference
+    spike_tail_q: float = 0.98  # peaks-over-threshold: exceedances of this residual quantile are modelled
+    spike_log10_p: float = -6.0  # flag a half hour whose natural exceedance probability is below 10^this
+    spike_pair_log10_p: float = -7.0  # ... or two consecutive half hours whose joint probability is
+    spike_min_kwh: float = 1.0
+    shift_window_days: int = 7  # shape compared as a centred 7-day mean (shifts last a week or more)
+    shift_z: float = 5.0
+    shift_min_l1: float = 0.12
+    min_shift_days: int = 3
+    max_gap_days: int = 1
+    timezone: str = "Europe/London"
+
+
+DEFAULT_PARAMS = RobustParams()
+
+
+def trailing_quantiles(values: np.ndarray, qs: tuple[float, ...], window: int, step: int, min_count: int) -> np.ndarray:
+    """NaN-aware quantiles of the previous ``window`` rows (the current row excluded), shape (len(qs), D, C).
+
+    Computed at every ``step``-th row and held for the next ``step - 1`` rows. Rows without ``min_count`` values
+    in their window take the last earlier reference, and the first rows the first reference there is.
+    """
+    d, c = values.shape
+    padded = np.vstack([np.full((window, c), np.nan), values])
+    windows = sliding_window_view(padded, window, axis=0)[np.arange(0, d, step)]  # (A, C, window)
+    ordered = np.sort(windows, axis=2)  # NaN sorts last
+    count = np.sum(~np.isnan(windows), axis=2)
+    out = np.empty((len(qs), windows.shape[0], c))
+    for i, q in enumerate(qs):
+        pos = q * np.maximum(count - 1, 0)
+        lo = np.floor(pos).astype(int)
+        hi = np.ceil(pos).astype(int)
+        v_lo = np.take_along_axis(ordered, lo[..., None], axis=2)[..., 0]
+        v_hi = np.take_along_axis(ordered, hi[..., None], axis=2)[..., 0]
+        val = v_lo + (v_hi - v_lo) * (pos - lo)
+        val[count < min_count] = np.nan
+        out[i] = val
+    flat = pd.DataFrame(out.transpose(1, 0, 2).reshape(windows.shape[0], -1)).ffill().bfill().to_numpy()
+    held = flat.reshape(windows.shape[0], len(qs), c).transpose(1, 0, 2)
+    return held[:, np.arange(d) // step, :]
+
+
+def _robust_z(x: np.ndarray, fit_mask: np.ndarray, floor: float) -> np.ndarray:
+    """(x - median) / (1.4826 MAD) with median and MAD from the rows in ``fit_mask``."""
+    ref = x[fit_mask & ~np.isnan(x)]
+    if ref.size < 3:
+        return np.full_like(x, np.nan)
+    med = np.median(ref)
+    mad = max(MAD_TO_SIGMA * np.median(np.abs(ref - med)), floor)
+    return (x - med) / mad
+
+
+def _tail_log10_p(resid: np.ndarray, fit: np.ndarray, tail_q: float) -> np.ndarray:
+    """log10 of the chance that a natural half hour exceeds each residual (exponential peaks-over-threshold with a
+    smoothed per-slot exceedance rate); NaN below the threshold."""
+    ref = resid[fit]
+    if ref.size < 48 * 14:
+        return np.full_like(resid, np.nan)
+    u = max(float(np.quantile(ref, tail_q)), 0.05)
+    over = fit & (resid > u)
+    mu = max(float(np.mean(resid[over] - u)) if over.any() else 0.05, 0.05)
+    counts = over.sum(axis=0).astype(float)
+    days = max(int(fit.any(axis=1).sum()), 1)
+    kernel = np.array([1, 2, 3, 2, 1], dtype=float) / 9
+    smooth = np.convolve(np.concatenate([counts[-2:], counts, counts[:2]]), kernel, mode="valid")
+    rate = (smooth + 0.5) / days
+    with np.errstate(invalid="ignore"):
+        return np.where(resid > u, np.log10(rate)[None, :] - (resid - u) / mu / np.log(10), np.nan)
+
+
+def _heating_slope(blk: np.ndarray, heat: np.ndarray, fit: np.ndarray) -> float:
+    """kWh per half hour per degree-day colder than the reference window (>= 0), from the household's normal
+    half days, with one pass of outlier clipping: electric heating follows the weather, not a fault."""
+    x = np.repeat(heat[:, None], 2, axis=1)[fit]
+    y = blk[fit]
+    ok = ~np.isnan(y)
+    x, y = x[ok], y[ok]
+    if x.size < 20 or np.sum(x * x) <= 0:
+        return 0.0
+    slope = np.sum(x * y) / np.sum(x * x)
+    r = y - slope * x
+    keep = np.abs(r - np.median(r)) <= 5 * MAD_TO_SIGMA * np.median(np.abs(r - np.median(r))) + 1e-9
+    if keep.sum() >= 20 and np.sum(x[keep] ** 2) > 0:
+        slope = np.sum(x[keep] * y[keep]) / np.sum(x[keep] ** 2)
+    return max(float(slope), 0.0)
+
+
+def _runs(index: np.ndarray, max_gap: int) -> list[np.ndarray]:
+    """Split sorted indices into runs whose neighbours are at most ``max_gap`` missing positions apart."""
+    if index.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(index) > max_gap + 1) + 1
+    return np.split(index, breaks)
+
+
+def _to_utc(local_naive: pd.Series | list, tz: str) -> np.ndarray:
+    """Local wall-clock times to naive UTC; the repeated autumn hour resolves to its first (BST) occurrence."""
+    idx = pd.DatetimeIndex(local_naive)
+    if len(idx) == 0:
+        return idx.to_numpy()
+    aware = idx.tz_localize(tz, ambiguous=np.ones(len(idx), dtype=bool), nonexistent="shift_forward")
+    return aware.tz_convert("UTC").tz_localize(None).to_numpy()
+
+
+def detect_household(*args, **kwargs) -> pd.DataFrame:
+    """Events of one household (see ``_detect``); NumPy's all-NaN warnings on gap days are expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _detect(*args, **kwargs)
+
+
+def _detect(
+    household_id: str,
+    dates: np.ndarray,
+    energy: np.ndarray,
+    band: np.ndarray | None = None,
+    params: RobustParams = DEFAULT_PARAMS,
+    hdd: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Events of one household. ``dates``: local dates (datetime64[D]) of the rows of ``energy`` (n x 48 kWh,
+    NaN when missing); ``band``: optional n x 3 forecast P10/P50/P90 of the day's kWh (NaN where none);
+    ``hdd``: optional heating degree days per row, so electric heating in a cold snap is not "sustained high"."""
+    p = params
+    if len(dates) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in EVENT_COLUMNS})
+    order = np.argsort(dates)
+    dates = np.asarray(dates, dtype="datetime64[D]")[order]
+    day0 = dates[0]
+    pos = (dates - day0).astype(int)
+    n_days = int(pos[-1]) + 1
+    x = np.full((n_days, SLOTS), np.nan)
+    x[pos] = np.asarray(energy, dtype=float)[order]
+    fc = np.full((n_days, 3), np.nan)
+    if band is not None:
+        fc[pos] = np.asarray(band, dtype=float)[order]
+
+    heat = np.full(n_days, np.nan)
+    if hdd is not None:
+        heat[pos] = np.asarray(hdd, dtype=float)[order]
+    heat = np.nan_to_num(heat - trailing_quantiles(heat[:, None], (0.5,), p.ref_days, 1, 1)[0][:, 0], nan=0.0)
+
+    present = np.sum(~np.isnan(x), axis=1)
+    valid = present >= MIN_SLOTS_COMPLETE
+    total = np.where(valid, np.nanmean(np.where(valid[:, None], x, 0.0), axis=1) * SLOTS, np.nan)
+
+    excluded = np.zeros(n_days, dtype=bool)
+    spike = np.zeros_like(x, dtype=bool)
+    use_fc = ~np.isnan(fc[:, 1])
+    for _ in range(p.iterations):
+        t_in = np.where(valid & ~excluded, total, np.nan)[:, None]
+        q10, q50, q90 = (a[:, 0] for a in trailing_quantiles(t_in, (0.1, 0.5, 0.9), p.ref_days, 1, p.min_ref_days))
+        q10 = np.where(use_fc & ~np.isnan(fc[:, 0]), fc[:, 0], q10)
+        q90 = np.where(use_fc & ~np.isnan(fc[:, 2]), fc[:, 2], q90)
+        q50 = np.where(use_fc, fc[:, 1], q50)
+        scale = np.maximum.reduce([(q90 - q10) / P10_P90_TO_SIGMA, 0.05 * q50, np.full(n_days, 0.1)])
+        x_in = np.where((valid & ~excluded)[:, None] & ~spike, x, np.nan)
+        ref = trailing_quantiles(x_in, (0.5,), p.ref_days, p.ref_step, p.min_ref_days)[0]
+        resid = x - ref
+        with np.errstate(invalid="ignore"):
+            near_zero = valid & (total <= p.near_zero_ratio * q50)
+        normal = valid & ~excluded & ~near_zero
+
+        # Sustained high: an appliance left on lifts the MEDIAN half hour, which appliance bursts cannot.
+        halves = resid.reshape(n_days, 2, SLOTS // 2)
+        with np.errstate(all="ignore"):
+            blk = np.where(np.sum(~np.isnan(halves), axis=2) >= SLOTS // 4, np.nanmedian(halves, axis=2), np.nan)
+        blk = blk - _heating_slope(blk, heat, normal) * heat[:, None]
+        z_blk = _robust_z(blk, np.repeat(normal[:, None], 2, axis=1), 0.02)
+        with np.errstate(invalid="ignore"):
+            blk_high = (z_blk >= p.high_z) & (blk >= p.high_min_kwh)
+        high = valid & ~near_zero & blk_high.any(axis=1)
+        z_high = np.nanmax(np.where(blk_high, z_blk, -np.inf), axis=1)
+
+        # Spikes: peaks over threshold. Residuals above the household's 98th percentile are modelled as an
+        # exponential tail with a per-half-hour-of-day rate; a half hour is a spike when bursts that large are
+        # too rare to expect by chance for that household at that time of day.
+        fit = (normal & ~high)[:, None] & ~spike & ~np.isnan(resid)
+        log_p = _tail_log10_p(resid, fit, p.spike_tail_q)
+        lp = np.where(np.isnan(log_p), 0.0, log_p).ravel()
+        pair = np.minimum(lp + np.concatenate([lp[1:], [0.0]]), lp + np.concatenate([[0.0], lp[:-1]]))
+        with np.errstate(invalid="ignore"):
+            cand = (lp <= p.spike_log10_p) | ((pair <= p.spike_pair_log10_p) & (lp <= p.spike_pair_log10_p / 3))
+            spike = (valid & ~near_zero & ~high)[:, None] & cand.reshape(n_days, SLOTS) & (resid >= p.spike_min_kwh)
+        z_cell = -log_p
+
+        # Profile shift: 2-hour shape of the (spike-free) day, averaged over a centred week, against the reference.
+        clean = np.where(spike, ref, x)
+        bins = np.nansum(clean.reshape(n_days, 12, 4), axis=2)
+        ref_bins = np.nansum(ref.reshape(n_days, 12, 4), axis=2)
+        with np.errstate(all="ignore"):
+            shape = bins / bins.sum(axis=1, keepdims=True)
+            ref_shape = ref_bins / ref_bins.sum(axis=1, keepdims=True)
+        shape[~(valid & ~near_zero & ~high)] = np.nan
+        week = pd.DataFrame(shape).rolling(p.shift_window_days, center=True, min_periods=3).mean().to_numpy()
+        l1 = 0.5 * np.sum(np.abs(week - ref_shape), axis=1)
+        z_shape = _robust_z(l1, valid & ~excluded, 0.01)
+        with np.errstate(invalid="ignore"):
+            shift = valid & ~near_zero & ~high & (z_shape >= p.shift_z) & (l1 >= p.shift_min_l1)
+        new_excluded = near_zero | high | shift
+        if np.array_equal(new_excluded, excluded):
+            break
+        excluded = new_excluded
+
+    source = np.where(use_fc, "forecast", "self_history")
+    rows: list[dict] = []
+    day_kinds = (
+        ("near_zero", near_zero, 1, (q50 - total) / scale),
+        ("sustained_high", high, 1, z_high),
+        ("profile_shift", shift, p.min_shift_days, z_shape),
+    )
+    for kind, flags, min_days, score in day_kinds:
+        for run in _runs(np.flatnonzero(flags), p.max_gap_days):
+            if run.size < min_days:
+                continue
+            span = np.arange(run[0], run[-1] + 1)
+            rows.append(
+                {
+                    "kind": kind,
+                    "start_local": day0 + run[0],
+                    "end_local": day0 + run[-1] + 1,
+                    "severity": float(np.nanmax(score[run])),
+                    "observed_kwh": float(np.nansum(total[span])),
+                    "expected_kwh": float(np.nansum(q50[span])),
+                    "expected_source": "forecast" if (source[run] == "forecast").any() else "self_history",
+                    "start_day": day0 + run[0],
+                }
+            )
+    flat = np.flatnonzero(spike.ravel())
+    for run in _runs(flat, 0):
+        d0, s0 = divmod(int(run[0]), SLOTS)
+        d1, s1 = divmod(int(run[-1]), SLOTS)
+        cells = np.unravel_index(run, spike.shape)
+        rows.append(
+            {
+                "kind": "spike",
+                "start_local": (day0 + d0).astype("datetime64[m]") + np.timedelta64(30 * s0, "m"),
+                "end_local": (day0 + d1).astype("datetime64[m]") + np.timedelta64(30 * (s1 + 1), "m"),
+                "severity": float(np.max(z_cell[cells])),
+                "observed_kwh": float(np.sum(x[cells])),
+                "expected_kwh": float(np.sum(ref[cells])),
+                "expected_source": "self_history",
+                "start_day": day0 + d0,
+            }
+        )
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in EVENT_COLUMNS})
+    ev = pd.DataFrame(rows)
+    start = _to_utc(ev["start_local"].astype("datetime64[ns]"), p.timezone)
+    end = _to_utc(ev["end_local"].astype("datetime64[ns]"), p.timezone)
+    out = pd.DataFrame(
+        {
+            "household_id": household_id,
+            "detector": DETECTOR_ROBUST,
+            "kind": ev["kind"],
+            "start_utc": start,
+            "end_utc": end,
+            "duration_halfhours": ((end - start) // np.timedelta64(30, "m")).astype("int32"),
+            "severity": ev["severity"].astype(float),
+            "observed_kwh": ev["observed_kwh"].astype(float),
+            "expected_kwh": ev["expected_kwh"].astype(float),
+            "expected_source": ev["expected_source"],
+            "local_date": pd.to_datetime(ev["start_day"].astype("datetime64[ns]")).dt.date,
+        }
+    )
+    return out.sort_values(["start_utc", "kind"]).reset_index(drop=True)
+
+
+_DTYPES = {
+    "household_id": "object",
+    "detector": "object",
+    "kind": "object",
+    "start_utc": "datetime64[ns]",
+    "end_utc": "datetime64[ns]",
+    "duration_halfhours": "int32",
+    "severity": "float64",
+    "observed_kwh": "float64",
+    "expected_kwh": "float64",
+    "expected_source": "object",
+    "local_date": "object",
+}
+
+
+def daily_hdd(weather_csv, timezone: str = "Europe/London", base_c: float = 15.5) -> pd.Series:
+    """Heating degree days per local date from the hourly weather file (UTC clock, unsorted, gaps)."""
+    w = pd.read_csv(weather_csv, usecols=["time", "temperature"])
+    t = pd.to_datetime(w["time"], utc=True).dt.tz_convert(timezone)
+    daily = w.groupby(t.dt.date)["temperature"].mean()
+    return (base_c - daily).clip(lower=0.0)
+
+
+def detect_frame(
+    pdf: pd.DataFrame, params: RobustParams = DEFAULT_PARAMS, hdd: pd.Series | None = None
+) -> pd.DataFrame:
+    """``applyInPandas`` body: the daily-matrix rows of one household in, its events out."""
+    dates = pd.to_datetime(pdf["local_date"]).to_numpy().astype("datetime64[D]")
+    band = None
+    if {"p10_kwh", "p50_kwh", "p90_kwh"} <= set(pdf.columns):
+        band = pdf[["p10_kwh", "p50_kwh", "p90_kwh"]].to_numpy(dtype=float)
+    energy = pdf[SLOT_COLS].to_numpy(dtype=float)
+    heat = None
+    if hdd is not None:
+        heat = hdd.reindex(pd.to_datetime(pdf["local_date"]).dt.date).to_numpy(dtype=float)
+    return detect_household(str(pdf["household_id"].iloc[0]), dates, energy, band, params, heat)
