@@ -69,8 +69,13 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = {
 # Half-hourly meter data needs a 30-minute grain, which Superset does not ship. PyMongoSQL runs the outer query
 # (grouping, time grain) in SQLite, so the expression is SQLite: floor the epoch seconds to 1800.
 TIME_GRAIN_ADDONS = {"PT30M": "30 minute"}
+# Superset's own MongoDB week expression (`-strftime(...) || ' days'`) fails its SQL parser, so P1W is
+# replaced too, by a Monday-start week (the UK convention).
 TIME_GRAIN_ADDON_EXPRESSIONS = {
-    "mongodb": {"PT30M": "DATETIME((CAST(STRFTIME('%s', {col}) AS INTEGER) / 1800) * 1800, 'unixepoch')"},
+    "mongodb": {
+        "PT30M": "DATETIME((CAST(STRFTIME('%s', {col}) AS INTEGER) / 1800) * 1800, 'unixepoch')",
+        "P1W": "DATETIME({col}, 'start of day', '-6 days', 'weekday 1')",
+    },
     "sqlite": {"PT30M": "DATETIME((CAST(STRFTIME('%s', {col}) AS INTEGER) / 1800) * 1800, 'unixepoch')"},
 }
 

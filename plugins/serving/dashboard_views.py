@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ DASH_COLLECTIONS = (
     "dash_dq_results",
     "dash_pipeline_runs",
     "dash_freshness",
+    "dash_ingest",
+    "dash_quarantine",
 )
 
 
@@ -140,6 +143,8 @@ BASE_FIELDS = {
         "rows_validated",
         "validated_at",
     ],
+    "ingest_accounting": ["source_file", "run_id", "rows_read", "rows_clean", "rows_quarantined", "duplicates_dropped"],
+    "readings_rejected_summary": ["source_file", "reason", "rows"],
     "pipeline_runs": [
         "dag_id",
         "run_id",
@@ -218,7 +223,13 @@ def _replace(db: Database, name: str, docs: list[dict]) -> int:
     coll = db[tmp]
     for start in range(0, len(docs), 5000):
         coll.insert_many(docs[start : start + 5000], ordered=False)
-    coll.rename(name, dropTarget=True)
+    try:
+        coll.rename(name, dropTarget=True)
+    except OperationFailure as exc:
+        if exc.code != 238:  # NotImplemented: FerretDB 1.x renames only onto a free name
+            raise
+        db.drop_collection(name)
+        coll.rename(name)
     return len(docs)
 
 
@@ -618,6 +629,9 @@ def compute_dashboard_views(base: _Base, now: datetime | None = None) -> dict[st
     views["dash_dq_results"], views["dash_pipeline_runs"], views["dash_freshness"] = _view_operations(
         base, daily_cube, now
     )
+    views["dash_ingest"] = base("ingest_accounting")
+    # `rows` is a reserved word in PyMongoSQL's SQL dialect
+    views["dash_quarantine"] = base("readings_rejected_summary").rename(columns={"rows": "rejected_rows"})
     out = {}
     for name in DASH_COLLECTIONS:
         data = views.get(name)
