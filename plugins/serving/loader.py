@@ -616,6 +616,7 @@ def load_dataset(
     mongo_uri: str | None = None,
     db: Database | str | None = None,
     workers: int = 1,
+    skip_unchanged: bool = True,
 ) -> dict[str, Any]:
     """Load one Parquet dataset (the given days/months/partition values, or all of it) idempotently.
 
@@ -644,7 +645,16 @@ def load_dataset(
     read_started = time.monotonic()
     table = read_dataset(lake / dataset, s, slices)
     read_s = time.monotonic() - read_started
-    result = load_table(table, dataset, run_id=run_id, slices=slices, db=db, mongo_uri=mongo_uri, workers=workers)
+    result = load_table(
+        table,
+        dataset,
+        run_id=run_id,
+        slices=slices,
+        db=db,
+        mongo_uri=mongo_uri,
+        workers=workers,
+        skip_unchanged=skip_unchanged,
+    )
     result["read_s"] = round(read_s, 3)
     log.info("loaded %s: %s", dataset, result)
     return result

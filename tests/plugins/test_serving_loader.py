@@ -1,0 +1,283 @@
+"""The serving loader against the running FerretDB (or any MongoDB at ``MONGO_URI``), on tiny Parquet datasets.
+
+Each test module run uses its own database ``smartmeter_test_loader_<random>`` and drops it at the end. When the
+server is not reachable the tests fail (not skip): the serving layer is untested otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError as MongoDuplicateKeyError
+from pymongo.errors import PyMongoError
+
+from plugins.serving import loader
+from plugins.serving.collections import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS
+
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+DAYS = ["2013-01-01", "2013-01-02", "2013-01-03"]
+HOUSEHOLDS = ["MAC000001", "MAC000002", "MAC000003", "MAC000004"]
+
+
+@pytest.fixture(scope="module")
+def db():
+    client = MongoClient(MONGO_URI, serverSelectionTimeoutMS=3000, tz_aware=True)
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        pytest.fail(f"MongoDB/FerretDB not reachable at {MONGO_URI} ({exc}); run `make start` first", pytrace=False)
+    name = f"smartmeter_test_loader_{uuid.uuid4().hex[:8]}"
+    database = client[name]
+    loader.ensure_collections(database)
+    yield database
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def clean(db):
+    """Empty the collections the test touches (the database is shared by the module for speed)."""
+    yield db
+    for name in ("household_daily", "forecasts", "tariff_comparison_monthly", "households", SERVING_LOADS):
+        db[name].delete_many({})
+    db["serving_manifests"].delete_many({})
+
+
+def daily_rows(days=DAYS, households=HOUSEHOLDS, bump: float = 0.0) -> list[dict]:
+    return [
+        {
+            "household_id": h,
+            "tariff_group": "Std" if i % 2 else "ToU",
+            "acorn_group": "Affluent",
+            "energy_kwh": round(5.0 + i + d_i * 0.5 + bump, 3),
+            "readings_present": 48,
+            "readings_expected": 48,
+            "completeness": 1.0,
+            "local_date": date.fromisoformat(d),
+        }
+        for d_i, d in enumerate(days)
+        for i, h in enumerate(households)
+    ]
+
+
+def write_partitioned(lake: Path, dataset: str, rows: list[dict], partition: str = "local_date") -> None:
+    """Like Spark's dynamic partition overwrite: the partitions in ``rows`` are replaced, others kept."""
+    table = pa.Table.from_pylist(rows)
+    for value in {r[partition] for r in rows}:
+        shutil.rmtree(lake / dataset / f"{partition}={value}", ignore_errors=True)
+    pq.write_to_dataset(table, lake / dataset, partition_cols=[partition])
+
+
+def content(db, name: str, flt: dict | None = None) -> list[dict]:
+    docs = db[name].find(flt or {}, {"_id": 0, "_load_id": 0, "_loaded_at": 0})
+    return sorted(docs, key=lambda d: json.dumps(d, sort_keys=True, default=str))
+
+
+def checksum(db, name: str, flt: dict | None = None) -> str:
+    return hashlib.sha256(json.dumps(content(db, name, flt), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def test_load_counts_keys_and_types(clean, tmp_path):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    res = loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    assert res["read"] == res["inserted"] == res["upserted"] == 12
+    assert res["slices"] == 3 and res["docs_per_s"] > 0
+    assert db.household_daily.count_documents({}) == 12
+    keys = {(d["household_id"], d["local_date"]) for d in db.household_daily.find()}
+    assert keys == {(h, d) for h in HOUSEHOLDS for d in DAYS}
+    doc = db.household_daily.find_one({"household_id": "MAC000002", "local_date": "2013-01-02"})
+    assert doc["energy_kwh"] == pytest.approx(6.5)
+    assert isinstance(doc["_loaded_at"], datetime) and doc["_load_id"].endswith("/2013-01-02")
+    markers = list(db[SERVING_LOADS].find({"collection": "household_daily"}))
+    assert sorted(m["slice"] for m in markers) == DAYS and all(not m.get("pending") for m in markers)
+
+
+def test_timestamps_and_months(clean, tmp_path):
+    db = clean
+    t0 = datetime(2013, 3, 31, 0, 0, tzinfo=UTC)
+    forecasts = [
+        {
+            "task": "group_halfhourly",
+            "series_id": "tariff:Std",
+            "model": "hgb_quantile",
+            "model_version": "train_2013-03-24",
+            "target_time_utc": t0 + timedelta(minutes=30 * i),
+            "p10_kwh": 0.1,
+            "p50_kwh": 0.2,
+            "p90_kwh": 0.3,
+            "actual_kwh": None,
+            "local_date": date(2013, 3, 31),
+        }
+        for i in range(4)
+    ]
+    write_partitioned(tmp_path, "forecasts", forecasts)
+    assert (
+        loader.load_dataset("forecasts", local_dates=["2013-03-31"], run_id="r", lake_dir=tmp_path, db=db)["inserted"]
+        == 4
+    )
+    doc = db.forecasts.find_one({"target_time_utc": t0 + timedelta(minutes=30)})
+    assert doc["target_time_utc"] == t0 + timedelta(minutes=30) and doc["local_date"] == "2013-03-31"
+    assert doc["actual_kwh"] is None
+
+    tariff = [
+        {"household_id": h, "saving_pence": 1.5, "dtou_outcome": "winner", "month": date(2013, m, 1)}
+        for h in HOUSEHOLDS[:2]
+        for m in (1, 2)
+    ]
+    write_partitioned(tmp_path, "tariff_comparison_monthly", tariff, partition="month")
+    res = loader.load_dataset("tariff_comparison_monthly", months=["2013-02"], run_id="r", lake_dir=tmp_path, db=db)
+    assert res["read"] == 2  # only the month asked for is read
+    assert {d["month"] for d in db.tariff_comparison_monthly.find()} == {"2013-02"}
+
+
+def test_idempotent_rerun_same_counts_and_checksum(clean, tmp_path):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    before = (db.household_daily.count_documents({}), checksum(db, "household_daily"))
+    again = loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db)
+    assert again["unchanged"] == 12 and again["inserted"] == 0  # unchanged slices are not rewritten
+    forced = loader.load_dataset("household_daily", run_id="r3", lake_dir=tmp_path, db=db, skip_unchanged=False)
+    assert forced["inserted"] == 12 and forced["replaced_docs"] == 12 and forced["unchanged"] == 12
+    assert (db.household_daily.count_documents({}), checksum(db, "household_daily")) == before
+    assert len({d["_load_id"] for d in db.household_daily.find()}) == 3  # one committed version per day
+
+
+def test_slice_reload_replaces_only_that_slice_and_removes_stale_rows(clean, tmp_path):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    other_days = {"local_date": {"$ne": "2013-01-02"}}
+    before_other = checksum(db, "household_daily", other_days)
+    load_ids_other = {d["_load_id"] for d in db.household_daily.find(other_days)}
+
+    # day 2 recomputed: one household gone, one value changed
+    rows = [r for r in daily_rows() if r["local_date"] == date(2013, 1, 2) and r["household_id"] != "MAC000004"]
+    rows[0]["energy_kwh"] = 99.0
+    write_partitioned(tmp_path, "household_daily", rows)
+    res = loader.load_dataset("household_daily", local_dates=["2013-01-02"], run_id="r2", lake_dir=tmp_path, db=db)
+    assert (res["read"], res["modified"], res["unchanged"], res["deleted_stale"]) == (3, 1, 2, 1)
+    assert db.household_daily.count_documents({"local_date": "2013-01-02"}) == 3
+    assert db.household_daily.count_documents({}) == 11
+    assert db.household_daily.find_one({"household_id": "MAC000001", "local_date": "2013-01-02"})["energy_kwh"] == 99
+    assert checksum(db, "household_daily", other_days) == before_other
+    assert {d["_load_id"] for d in db.household_daily.find(other_days)} == load_ids_other
+
+    # a full reload after a partition disappeared from the lake empties that slice
+    shutil.rmtree(tmp_path / "household_daily" / "local_date=2013-01-03")
+    res = loader.load_dataset("household_daily", run_id="r3", lake_dir=tmp_path, db=db)
+    assert res["deleted_stale"] == 4
+    assert sorted(db.household_daily.distinct("local_date")) == ["2013-01-01", "2013-01-02"]
+
+
+def test_failed_load_leaves_previous_slice_visible(clean, tmp_path, monkeypatch):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    committed = checksum(db, "household_daily")
+    new = pa.Table.from_pylist(daily_rows(bump=10.0))
+
+    # 1. the load raises after its first batch: it removes its own documents, the old slices stay as they were
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        loader.load_table(new, "household_daily", run_id="r2", db=db, batch_size=2, _fail_after_batches=1)
+    assert checksum(db, "household_daily") == committed
+    assert all(not m.get("pending") for m in db[SERVING_LOADS].find({"collection": "household_daily"}))
+
+    # 2. a hard crash (no cleanup either): partial documents remain, but readers filtering on the committed
+    #    loads still see exactly the previous slices, and the next load removes the leftovers
+    monkeypatch.setattr(loader, "_delete_ranges", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(RuntimeError):
+        loader.load_table(new, "household_daily", run_id="r3", db=db, batch_size=5, _fail_after_batches=1)
+    monkeypatch.undo()
+    assert db.household_daily.count_documents({}) == 12 + 4  # the first batch: day 1 (batches never span slices)
+    assert checksum(db, "household_daily", loader.committed_filter(db, "household_daily")) == committed
+    res = loader.load_dataset("household_daily", run_id="r4", lake_dir=tmp_path, db=db)
+    assert res["replaced_docs"] == 12 + 4 and res["unchanged"] == 12
+    assert db.household_daily.count_documents({}) == 12 and checksum(db, "household_daily") == committed
+    assert all(not m.get("pending") for m in db[SERVING_LOADS].find({"collection": "household_daily"}))
+
+
+def test_duplicate_keys_rejected_nothing_loaded(clean, tmp_path):
+    db = clean
+    rows = daily_rows(days=["2013-01-01"])
+    rows.append(dict(rows[1], energy_kwh=1.0))
+    write_partitioned(tmp_path, "household_daily", rows)
+    with pytest.raises(loader.DuplicateKeyError, match=r"household_daily.*MAC000002"):
+        loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    assert db.household_daily.count_documents({}) == 0
+    assert db[SERVING_LOADS].count_documents({"collection": "household_daily"}) == 0
+
+
+def test_indexes_and_collections_ensured(db):
+    again = loader.ensure_collections(db)  # idempotent
+    assert set(again["collections"]) == set(REGISTRY)
+    for name, s in REGISTRY.items():
+        info = db[name].index_information()
+        nk = info["natural_key_unique"]
+        assert nk.get("unique") and [k for k, _ in nk["key"]] == list(s.key_index.fields), name
+        for ix in s.indexes:
+            assert any([k for k, _ in v["key"]] == list(ix.fields) for v in info.values()), (name, ix)
+        rec = db[SERVING_COLLECTIONS].find_one({"_id": name})
+        assert rec["validator"] == "applied" or rec["validator"].startswith("skipped")
+    feats = loader.server_features(db)
+    expected = "skipped" if feats["server"].startswith("ferretdb") else "applied"
+    assert again["collections"]["household_daily"]["validator"].startswith(expected)
+
+
+def test_unique_index_enforced(clean):
+    doc = {"household_id": "X", "local_date": "2013-01-01", "_load_id": "l", "_loaded_at": datetime.now(UTC)}
+    clean.household_daily.insert_one(dict(doc))
+    with pytest.raises(MongoDuplicateKeyError):
+        clean.household_daily.insert_one(dict(doc))
+
+
+def test_households_from_csv(clean, tmp_path):
+    csv = tmp_path / "household_information.csv"
+    csv.write_text(
+        'LCLid,stdorToU,Acorn,Acorn_grouped,file\nMAC000002,Std,ACORN-A,Affluent,"block_0"\n'
+        'MAC000003,ToU,ACORN-,ACORN-,"block_0"\nMAC000004,Std,ACORN-Q,Adversity,"block_1"\n'
+    )
+    res = loader.load_households(run_id="r1", csv_path=csv, db=clean)
+    assert res["read"] == 3
+    docs = {d["household_id"]: d for d in clean.households.find()}
+    assert docs["MAC000003"]["acorn_group"] == "unknown" and docs["MAC000003"]["acorn"] == "ACORN-"
+    assert docs["MAC000002"]["tariff_group"] == "Std" and docs["MAC000002"]["acorn_group"] == "Affluent"
+
+
+def test_dq_result_and_pipeline_run_upserts(db, tmp_path):
+    summary = {
+        "suite": "household_daily",
+        "success": False,
+        "expectations_evaluated": 5,
+        "expectations_failed": 1,
+        "failed": [{"expectation": "expect_x", "kwargs": {"column": "energy_kwh"}, "sample": [date(2013, 1, 1)]}],
+        "local_dates": ["2013-01-01"],
+    }
+    for _ in range(2):
+        loader.record_dq_result(summary, run_id="manual__1", dag_id="smartmeter_daily", db=db)
+    assert db.dq_results.count_documents({"suite": "household_daily", "run_id": "manual__1"}) == 1
+    doc = db.dq_results.find_one({"suite": "household_daily"})
+    assert doc["success"] is False and doc["failed"][0]["sample"] == ["2013-01-01"]
+
+    start = datetime(2013, 1, 1, tzinfo=UTC)
+    loader.record_pipeline_run(
+        "smartmeter_daily", "manual__1", data_interval_start=start, row_counts={"ingest": 10}, db=db
+    )
+    loader.record_pipeline_run(
+        "smartmeter_daily", "manual__1", status="success", row_counts={"load": 8}, durations_s={"load": 1.5}, db=db
+    )
+    runs = list(db.pipeline_runs.find({"dag_id": "smartmeter_daily", "run_id": "manual__1"}))
+    assert len(runs) == 1
+    assert runs[0]["row_counts"] == {"ingest": 10, "load": 8} and runs[0]["status"] == "success"
+    assert runs[0]["data_interval_start"] == start and runs[0]["durations_s"] == {"load": 1.5}
