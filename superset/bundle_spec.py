@@ -150,11 +150,23 @@ dataset(
     "freshness",
     select(
         "dash_freshness",
-        ["last_reading_day", "days_since_last_reading", "views_built_local", "last_run_dag", "last_run_status",
-         "last_run_started_local"],
+        [
+            "last_reading_day",
+            "days_since_last_reading",
+            "views_built_local",
+            "last_run_dag",
+            "last_run_status",
+            "last_run_started_local",
+        ],
     ),
-    {"last_reading_day": T, "days_since_last_reading": INT, "views_built_local": T, "last_run_dag": T,
-     "last_run_status": T, "last_run_started_local": T},
+    {
+        "last_reading_day": T,
+        "days_since_last_reading": INT,
+        "views_built_local": T,
+        "last_run_dag": T,
+        "last_run_status": T,
+        "last_run_started_local": T,
+    },
     desc="Latest reading day and the time the dashboard views were built (Europe/London).",
 )
 dataset(
@@ -165,8 +177,17 @@ dataset(
     desc="Airflow DAG runs, times in Europe/London.",
 )
 
-FC_COLS = {"ts_local": D, "series_id": T, "tariff_group": T, "acorn_group": T, "model": T, "p10_kwh": N,
-           "p50_kwh": N, "p90_kwh": N, "actual_kwh": N}
+FC_COLS = {
+    "ts_local": D,
+    "series_id": T,
+    "tariff_group": T,
+    "acorn_group": T,
+    "model": T,
+    "p10_kwh": N,
+    "p50_kwh": N,
+    "p90_kwh": N,
+    "actual_kwh": N,
+}
 dataset(
     "forecast_series",
     select("dash_forecast_series", list(FC_COLS), [LEVEL("tariff_group"), LEVEL("acorn_group")]),
@@ -183,8 +204,10 @@ dataset(
 )
 dataset(
     "forecast_accuracy_daily",
-    select("dash_forecast_accuracy_daily", ["model", "task", "day_local", "mae", "coverage_p10_p90", "points",
-                                            "is_baseline"]),
+    select(
+        "dash_forecast_accuracy_daily",
+        ["model", "task", "day_local", "mae", "coverage_p10_p90", "points", "is_baseline"],
+    ),
     {"model": T, "task": T, "day_local": D, "mae": N, "coverage_p10_p90": N, "points": INT, "is_baseline": INT},
     {
         "mae": ("SUM(mae * points) / SUM(points)", "MAE (kWh)", ".3f"),
@@ -195,10 +218,22 @@ dataset(
 )
 dataset(
     "forecast_metrics",
-    select("dash_forecast_metrics", ["model", "task", "fold", "fold_end_local", "mae", "rmse", "mase", "mape",
-                                     "coverage_p10_p90", "is_baseline"]),
-    {"model": T, "task": T, "fold": INT, "fold_end_local": D, "mae": N, "rmse": N, "mase": N, "mape": N,
-     "coverage_p10_p90": N, "is_baseline": INT},
+    select(
+        "dash_forecast_metrics",
+        ["model", "task", "fold", "fold_end_local", "mae", "rmse", "mase", "mape", "coverage_p10_p90", "is_baseline"],
+    ),
+    {
+        "model": T,
+        "task": T,
+        "fold": INT,
+        "fold_end_local": D,
+        "mae": N,
+        "rmse": N,
+        "mase": N,
+        "mape": N,
+        "coverage_p10_p90": N,
+        "is_baseline": INT,
+    },
     {
         "avg_mase": ("AVG(mase)", "MASE", ".2f"),
         "avg_mae": ("AVG(mae)", "MAE", ".3f"),
@@ -218,10 +253,19 @@ dataset(
 )
 dataset(
     "anomaly_households",
-    select("dash_anomaly_households", ["household_id", "tariff_group", "acorn_group", "segment_label", "alerts",
-                                       "kinds", "last_alert_local"]),
-    {"household_id": T, "tariff_group": T, "acorn_group": T, "segment_label": T, "alerts": INT, "kinds": T,
-     "last_alert_local": T},
+    select(
+        "dash_anomaly_households",
+        ["household_id", "tariff_group", "acorn_group", "segment_label", "alerts", "kinds", "last_alert_local"],
+    ),
+    {
+        "household_id": T,
+        "tariff_group": T,
+        "acorn_group": T,
+        "segment_label": T,
+        "alerts": INT,
+        "kinds": T,
+        "last_alert_local": T,
+    },
     {"alerts": ("SUM(alerts)", "Alerts", ",.0f")},
     desc="Alerts per household.",
 )
@@ -231,9 +275,17 @@ dataset(
     "household_days",
     "SELECT _id AS household_id, days.day_local AS day_local, days.energy_kwh AS energy_kwh,\n"
     "  days.completeness AS completeness, days.p10 AS p10, days.p50 AS p50, days.p90 AS p90, days.alerts AS alerts\n"
-    f"FROM dash_household_days.aggregate('[{{\"$match\": {{\"_id\": \"{_HH}\"}}}}, {{\"$unwind\": \"$days\"}}]', '{{}}')",
-    {"household_id": T, "day_local": D, "energy_kwh": N, "completeness": N, "p10": N, "p50": N, "p90": N,
-     "alerts": INT},
+    f'FROM dash_household_days.aggregate(\'[{{"$match": {{"_id": "{_HH}"}}}}, {{"$unwind": "$days"}}]\', \'{{}}\')',
+    {
+        "household_id": T,
+        "day_local": D,
+        "energy_kwh": N,
+        "completeness": N,
+        "p10": N,
+        "p50": N,
+        "p90": N,
+        "alerts": INT,
+    },
     {
         "kWh": ("SUM(energy_kwh)", "Daily kWh", ",.2f"),
         "kWh__yhat": ("SUM(p50)", "P50 kWh", ",.2f"),
@@ -251,9 +303,20 @@ dataset(
     {"mean_kwh": ("AVG(mean_energy_kwh)", "Mean kWh per half hour", ".3f")},
     desc="Segment centroid profiles by local half hour.",
 )
-TARIFF_HH_COLS = {"household_id": T, "tariff_group": T, "acorn_group": T, "segment_label": T, "months": INT,
-                  "energy_kwh": N, "flat_cost_gbp": N, "dtou_cost_gbp": N, "shifted_dtou_cost_gbp": N,
-                  "saving_gbp": N, "shift_saving_gbp": N, "outcome": T}
+TARIFF_HH_COLS = {
+    "household_id": T,
+    "tariff_group": T,
+    "acorn_group": T,
+    "segment_label": T,
+    "months": INT,
+    "energy_kwh": N,
+    "flat_cost_gbp": N,
+    "dtou_cost_gbp": N,
+    "shifted_dtou_cost_gbp": N,
+    "saving_gbp": N,
+    "shift_saving_gbp": N,
+    "outcome": T,
+}
 dataset(
     "tariff_households",
     select("dash_tariff_households", list(TARIFF_HH_COLS)),
@@ -265,9 +328,19 @@ dataset(
     },
     desc="Bills per household on flat vs dToU over the whole period (positive saving: dToU cheaper).",
 )
-TARIFF_M_COLS = {"month_local": D, "tariff_group": T, "acorn_group": T, "households": INT, "winners": INT, "losers": INT,
-                 "flat_cost_gbp": N, "dtou_cost_gbp": N, "shifted_dtou_cost_gbp": N, "saving_gbp": N,
-                 "shift_saving_gbp": N}
+TARIFF_M_COLS = {
+    "month_local": D,
+    "tariff_group": T,
+    "acorn_group": T,
+    "households": INT,
+    "winners": INT,
+    "losers": INT,
+    "flat_cost_gbp": N,
+    "dtou_cost_gbp": N,
+    "shifted_dtou_cost_gbp": N,
+    "saving_gbp": N,
+    "shift_saving_gbp": N,
+}
 dataset(
     "tariff_monthly",
     select("dash_tariff_monthly", list(TARIFF_M_COLS), [LEVEL("tariff_group"), LEVEL("acorn_group")]),
@@ -285,12 +358,35 @@ dataset(
 )
 dataset(
     "dq_results",
-    select("dash_dq_results", ["validated_local", "dag_id", "run_id", "suite", "status", "success",
-                               "expectations_evaluated", "expectations_failed", "rows_validated"]),
-    {"validated_local": D, "dag_id": T, "run_id": T, "suite": T, "status": T, "success": INT,
-     "expectations_evaluated": INT, "expectations_failed": INT, "rows_validated": INT},
-    {"validations": ("COUNT(*)", "Validations", ",.0f"),
-     "failed_expectations": ("SUM(expectations_failed)", "Failed expectations", ",.0f")},
+    select(
+        "dash_dq_results",
+        [
+            "validated_local",
+            "dag_id",
+            "run_id",
+            "suite",
+            "status",
+            "success",
+            "expectations_evaluated",
+            "expectations_failed",
+            "rows_validated",
+        ],
+    ),
+    {
+        "validated_local": D,
+        "dag_id": T,
+        "run_id": T,
+        "suite": T,
+        "status": T,
+        "success": INT,
+        "expectations_evaluated": INT,
+        "expectations_failed": INT,
+        "rows_validated": INT,
+    },
+    {
+        "validations": ("COUNT(*)", "Validations", ",.0f"),
+        "failed_expectations": ("SUM(expectations_failed)", "Failed expectations", ",.0f"),
+    },
     "validated_local",
     "Great Expectations validation results per run and suite.",
 )
@@ -303,9 +399,17 @@ dataset(
 )
 dataset(
     "ingest",
-    select("dash_ingest", ["source_file", "run_id", "rows_read", "rows_clean", "rows_quarantined",
-                           "duplicates_dropped"]),
-    {"source_file": T, "run_id": T, "rows_read": INT, "rows_clean": INT, "rows_quarantined": INT, "duplicates_dropped": INT},
+    select(
+        "dash_ingest", ["source_file", "run_id", "rows_read", "rows_clean", "rows_quarantined", "duplicates_dropped"]
+    ),
+    {
+        "source_file": T,
+        "run_id": T,
+        "rows_read": INT,
+        "rows_clean": INT,
+        "rows_quarantined": INT,
+        "duplicates_dropped": INT,
+    },
     {"rows_read": ("SUM(rows_read)", "Rows read", ",.0f")},
     desc="Ingest accounting per source file.",
 )
@@ -334,8 +438,15 @@ def _base_query(ds, filters=None):
 
 
 def _time_filter(col):
-    adhoc = [{"clause": "WHERE", "comparator": NO_FILTER, "expressionType": "SIMPLE", "operator": "TEMPORAL_RANGE",
-              "subject": col}]
+    adhoc = [
+        {
+            "clause": "WHERE",
+            "comparator": NO_FILTER,
+            "expressionType": "SIMPLE",
+            "operator": "TEMPORAL_RANGE",
+            "subject": col,
+        }
+    ]
     return adhoc, [{"col": col, "op": "TEMPORAL_RANGE", "val": NO_FILTER}]
 
 
@@ -343,8 +454,19 @@ def chart(key, title, ds, viz, params, query, desc=None):
     CHARTS[key] = {"title": title, "ds": ds, "viz": viz, "params": params, "query": query, "desc": desc}
 
 
-def timeseries(key, title, ds, x, metrics, groupby=(), grain=None, viz="echarts_timeseries_line", temporal=True,
-               extra=None, row_limit=10000):
+def timeseries(
+    key,
+    title,
+    ds,
+    x,
+    metrics,
+    groupby=(),
+    grain=None,
+    viz="echarts_timeseries_line",
+    temporal=True,
+    extra=None,
+    row_limit=10000,
+):
     groupby = list(groupby)
     adhoc, filters = _time_filter(x) if temporal else ([], [])
     labels = _metric_labels(metrics)
@@ -405,45 +527,102 @@ def timeseries(key, title, ds, x, metrics, groupby=(), grain=None, viz="echarts_
 
 def big_number(key, title, ds, metric, fmt, time_col=None, subheader=""):
     adhoc, filters = _time_filter(time_col) if time_col else ([], [])
-    params = {"metric": metric, "adhoc_filters": adhoc, "header_font_size": 0.4, "subheader_font_size": 0.15,
-              "y_axis_format": fmt, "subheader": subheader, "extra_form_data": {}}
+    params = {
+        "metric": metric,
+        "adhoc_filters": adhoc,
+        "header_font_size": 0.4,
+        "subheader_font_size": 0.15,
+        "y_axis_format": fmt,
+        "subheader": subheader,
+        "extra_form_data": {},
+    }
     q = _base_query(ds, filters) | {"columns": [], "metrics": [metric], "orderby": [], "row_limit": 1}
     chart(key, title, ds, "big_number_total", params, q)
 
 
 def pie(key, title, ds, groupby, metric, time_col=None, row_limit=50):
     adhoc, filters = _time_filter(time_col) if time_col else ([], [])
-    params = {"groupby": [groupby], "metric": metric, "adhoc_filters": adhoc, "row_limit": row_limit,
-              "sort_by_metric": True, "color_scheme": "supersetColors", "show_labels": True,
-              "show_labels_threshold": 5, "label_type": "key_percent", "number_format": "SMART_NUMBER",
-              "date_format": "smart_date", "donut": True, "innerRadius": 40, "outerRadius": 70, "show_legend": True,
-              "legendType": "scroll", "legendOrientation": "top", "extra_form_data": {}}
-    q = _base_query(ds, filters) | {"columns": [groupby], "metrics": [metric], "orderby": [[metric, False]],
-                                    "row_limit": row_limit}
+    params = {
+        "groupby": [groupby],
+        "metric": metric,
+        "adhoc_filters": adhoc,
+        "row_limit": row_limit,
+        "sort_by_metric": True,
+        "color_scheme": "supersetColors",
+        "show_labels": True,
+        "show_labels_threshold": 5,
+        "label_type": "key_percent",
+        "number_format": "SMART_NUMBER",
+        "date_format": "smart_date",
+        "donut": True,
+        "innerRadius": 40,
+        "outerRadius": 70,
+        "show_legend": True,
+        "legendType": "scroll",
+        "legendOrientation": "top",
+        "extra_form_data": {},
+    }
+    q = _base_query(ds, filters) | {
+        "columns": [groupby],
+        "metrics": [metric],
+        "orderby": [[metric, False]],
+        "row_limit": row_limit,
+    }
     chart(key, title, ds, "pie", params, q)
 
 
 def table_raw(key, title, ds, columns, order_by=None, row_limit=100, time_col=None):
     adhoc, filters = _time_filter(time_col) if time_col else ([], [])
     order = [order_by] if order_by else []
-    params = {"query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps(o) for o in order],
-              "adhoc_filters": adhoc, "row_limit": row_limit, "server_pagination": False, "include_search": False,
-              "table_timestamp_format": "%Y-%m-%d %H:%M", "show_cell_bars": False, "color_pn": True,
-              "extra_form_data": {}}
-    q = _base_query(ds, filters) | {"columns": columns, "metrics": [], "orderby": [list(o) for o in order],
-                                    "row_limit": row_limit, "post_processing": []}
+    params = {
+        "query_mode": "raw",
+        "all_columns": columns,
+        "order_by_cols": [json.dumps(o) for o in order],
+        "adhoc_filters": adhoc,
+        "row_limit": row_limit,
+        "server_pagination": False,
+        "include_search": False,
+        "table_timestamp_format": "%Y-%m-%d %H:%M",
+        "show_cell_bars": False,
+        "color_pn": True,
+        "extra_form_data": {},
+    }
+    q = _base_query(ds, filters) | {
+        "columns": columns,
+        "metrics": [],
+        "orderby": [list(o) for o in order],
+        "row_limit": row_limit,
+        "post_processing": [],
+    }
     chart(key, title, ds, "table", params, q)
 
 
 def table_agg(key, title, ds, groupby, metrics, row_limit=20, time_col=None, desc=True, extra=None):
     adhoc, filters = _time_filter(time_col) if time_col else ([], [])
-    params = {"query_mode": "aggregate", "groupby": groupby, "metrics": metrics, "all_columns": [],
-              "percent_metrics": [], "adhoc_filters": adhoc, "timeseries_limit_metric": metrics[0],
-              "order_desc": desc, "row_limit": row_limit, "server_pagination": False, "include_search": False,
-              "show_cell_bars": True, "color_pn": True, "table_timestamp_format": "%Y-%m-%d %H:%M",
-              "extra_form_data": {}} | (extra or {})
-    q = _base_query(ds, filters) | {"columns": groupby, "metrics": metrics, "orderby": [[metrics[0], not desc]],
-                                    "row_limit": row_limit, "post_processing": []}
+    params = {
+        "query_mode": "aggregate",
+        "groupby": groupby,
+        "metrics": metrics,
+        "all_columns": [],
+        "percent_metrics": [],
+        "adhoc_filters": adhoc,
+        "timeseries_limit_metric": metrics[0],
+        "order_desc": desc,
+        "row_limit": row_limit,
+        "server_pagination": False,
+        "include_search": False,
+        "show_cell_bars": True,
+        "color_pn": True,
+        "table_timestamp_format": "%Y-%m-%d %H:%M",
+        "extra_form_data": {},
+    } | (extra or {})
+    q = _base_query(ds, filters) | {
+        "columns": groupby,
+        "metrics": metrics,
+        "orderby": [[metrics[0], not desc]],
+        "row_limit": row_limit,
+        "post_processing": [],
+    }
     chart(key, title, ds, "table", params, q)
 
 
@@ -455,108 +634,369 @@ big_number("ov_households", "Households", "group_sizes", "households", ",d")
 big_number("ov_readings", "Half-hourly readings", "consumption_daily", "readings", ",.3s", "day_local")
 big_number("ov_energy", "Consumption (kWh)", "consumption_daily", "total_kwh", ",.3s", "day_local")
 big_number("ov_completeness", "Completeness", "consumption_daily", "completeness", ".1%", "day_local")
-timeseries("ov_daily", "Daily consumption by tariff group (kWh)", "consumption_daily_by_tariff", "day_local",
-           ["total_kwh"], ["tariff_group"], "P1D", extra={"y_axis_format": ",.0f"})
-timeseries("ov_halfhourly", "Half-hourly consumption per household, last 14 days (30-minute grain)",
-           "halfhourly_recent", "ts_local", ["kwh_per_household_hh"], [], "PT30M", extra={"y_axis_format": ".3f"})
-table_raw("ov_freshness", "Data freshness (Europe/London)", "freshness",
-          ["last_reading_day", "days_since_last_reading", "views_built_local"], row_limit=1)
-table_raw("ov_runs", "Last pipeline runs (Europe/London)", "pipeline_runs",
-          ["started_local", "dag_id", "status", "duration_s", "run_id"], ("started_local", False), row_limit=6)
+timeseries(
+    "ov_daily",
+    "Daily consumption by tariff group (kWh)",
+    "consumption_daily_by_tariff",
+    "day_local",
+    ["total_kwh"],
+    ["tariff_group"],
+    "P1D",
+    extra={"y_axis_format": ",.0f"},
+)
+timeseries(
+    "ov_halfhourly",
+    "Half-hourly consumption per household, last 14 days (30-minute grain)",
+    "halfhourly_recent",
+    "ts_local",
+    ["kwh_per_household_hh"],
+    [],
+    "PT30M",
+    extra={"y_axis_format": ".3f"},
+)
+table_raw(
+    "ov_freshness",
+    "Data freshness (Europe/London)",
+    "freshness",
+    ["last_reading_day", "days_since_last_reading", "views_built_local"],
+    row_limit=1,
+)
+table_raw(
+    "ov_runs",
+    "Last pipeline runs (Europe/London)",
+    "pipeline_runs",
+    ["started_local", "dag_id", "status", "duration_s", "run_id"],
+    ("started_local", False),
+    row_limit=6,
+)
 
 # 2 Consumption patterns
 HHX = {"x_axis_sort_asc": True, "y_axis_format": ".3f", "x_axis_title": "Local time (Europe/London)"}
-timeseries("pt_profile", "Average daily profile by half hour", "profile_halfhour", "hh_label", ["mean_kwh"],
-           temporal=False, extra=HHX)
-timeseries("pt_daytype", "Weekday vs weekend", "profile_halfhour", "hh_label", ["mean_kwh"], ["daytype"],
-           temporal=False, extra=HHX)
-timeseries("pt_season", "By season", "profile_halfhour", "hh_label", ["mean_kwh"], ["season"], temporal=False,
-           extra=HHX)
-timeseries("pt_acorn", "By Acorn group", "profile_halfhour_by_acorn", "hh_label", ["mean_kwh"], ["acorn_group"],
-           temporal=False, extra=HHX)
-timeseries("pt_tariff", "By tariff group", "profile_halfhour_by_tariff", "hh_label", ["mean_kwh"], ["tariff_group"],
-           temporal=False, extra=HHX)
-timeseries("pt_daily_acorn", "Daily kWh per household by Acorn group", "consumption_daily_by_acorn", "day_local",
-           ["kwh_per_household_day"], ["acorn_group"], "P1W", extra=KWH)
+timeseries(
+    "pt_profile",
+    "Average daily profile by half hour",
+    "profile_halfhour",
+    "hh_label",
+    ["mean_kwh"],
+    temporal=False,
+    extra=HHX,
+)
+timeseries(
+    "pt_daytype",
+    "Weekday vs weekend",
+    "profile_halfhour",
+    "hh_label",
+    ["mean_kwh"],
+    ["daytype"],
+    temporal=False,
+    extra=HHX,
+)
+timeseries(
+    "pt_season", "By season", "profile_halfhour", "hh_label", ["mean_kwh"], ["season"], temporal=False, extra=HHX
+)
+timeseries(
+    "pt_acorn",
+    "By Acorn group",
+    "profile_halfhour_by_acorn",
+    "hh_label",
+    ["mean_kwh"],
+    ["acorn_group"],
+    temporal=False,
+    extra=HHX,
+)
+timeseries(
+    "pt_tariff",
+    "By tariff group",
+    "profile_halfhour_by_tariff",
+    "hh_label",
+    ["mean_kwh"],
+    ["tariff_group"],
+    temporal=False,
+    extra=HHX,
+)
+timeseries(
+    "pt_daily_acorn",
+    "Daily kWh per household by Acorn group",
+    "consumption_daily_by_acorn",
+    "day_local",
+    ["kwh_per_household_day"],
+    ["acorn_group"],
+    "P1W",
+    extra=KWH,
+)
 
 # 3 Forecasts
-timeseries("fc_band", "Actual vs P50 with the P10-P90 band (half-hourly, best model)", "forecast_series", "ts_local",
-           ["kWh", "kWh__yhat", "kWh__yhat_lower", "kWh__yhat_upper"], [], "PT30M",
-           extra={"y_axis_format": ",.1f"})
-timeseries("fc_mae_daily", "Daily MAE of P50 by model", "forecast_accuracy_daily", "day_local", ["mae"], ["model"],
-           "P1D", extra={"y_axis_format": ".3f"})
-timeseries("fc_mase_folds", "Backtest MASE by model and fold (below 1 beats the naive baseline)", "forecast_metrics",
-           "fold_end_local", ["avg_mase"], ["model"], "P1D", viz="echarts_timeseries_bar",
-           extra={"y_axis_format": ".2f"})
-table_agg("fc_models", "Model vs baselines (backtest averages)", "forecast_metrics", ["model", "task", "is_baseline"],
-          ["avg_mase", "avg_mae", "avg_rmse", "avg_coverage"], row_limit=50, desc=False)
+timeseries(
+    "fc_band",
+    "Actual vs P50 with the P10-P90 band (half-hourly, best model)",
+    "forecast_series",
+    "ts_local",
+    ["kWh", "kWh__yhat", "kWh__yhat_lower", "kWh__yhat_upper"],
+    [],
+    "PT30M",
+    extra={"y_axis_format": ",.1f"},
+)
+timeseries(
+    "fc_mae_daily",
+    "Daily MAE of P50 by model",
+    "forecast_accuracy_daily",
+    "day_local",
+    ["mae"],
+    ["model"],
+    "P1D",
+    extra={"y_axis_format": ".3f"},
+)
+timeseries(
+    "fc_mase_folds",
+    "Backtest MASE by model and fold (below 1 beats the naive baseline)",
+    "forecast_metrics",
+    "fold_end_local",
+    ["avg_mase"],
+    ["model"],
+    "P1D",
+    viz="echarts_timeseries_bar",
+    extra={"y_axis_format": ".2f"},
+)
+table_agg(
+    "fc_models",
+    "Model vs baselines (backtest averages)",
+    "forecast_metrics",
+    ["model", "task", "is_baseline"],
+    ["avg_mase", "avg_mae", "avg_rmse", "avg_coverage"],
+    row_limit=50,
+    desc=False,
+)
 
 # 4 Anomalies
-timeseries("an_daily", "Alerts by day and kind", "anomalies_daily", "day_local", ["alerts"], ["kind"], "P1D",
-           viz="echarts_timeseries_bar", extra={"stack": "Stack", "y_axis_format": ",d"})
+timeseries(
+    "an_daily",
+    "Alerts by day and kind",
+    "anomalies_daily",
+    "day_local",
+    ["alerts"],
+    ["kind"],
+    "P1D",
+    viz="echarts_timeseries_bar",
+    extra={"stack": "Stack", "y_axis_format": ",d"},
+)
 pie("an_kinds", "Alerts by kind", "anomalies_daily", "kind", "alerts", "day_local")
-table_agg("an_top", "Top households by alerts (click a row to drill in)", "anomaly_households",
-          ["household_id", "tariff_group", "acorn_group", "kinds"], ["alerts"], row_limit=20)
-timeseries("an_drill", "Daily readings of the selected household (choose one in the Household filter)",
-           "household_days", "day_local", ["kWh", "kWh__yhat", "kWh__yhat_lower", "kWh__yhat_upper"], [], "P1D",
-           extra=KWH)
+table_agg(
+    "an_top",
+    "Top households by alerts (click a row to drill in)",
+    "anomaly_households",
+    ["household_id", "tariff_group", "acorn_group", "kinds"],
+    ["alerts"],
+    row_limit=20,
+)
+timeseries(
+    "an_drill",
+    "Daily readings of the selected household (choose one in the Household filter)",
+    "household_days",
+    "day_local",
+    ["kWh", "kWh__yhat", "kWh__yhat_lower", "kWh__yhat_upper"],
+    [],
+    "P1D",
+    extra=KWH,
+)
 
 # 5 Segments
-timeseries("sg_profiles", "Segment profiles (mean kWh by local half hour)", "segment_profiles", "hh_label",
-           ["mean_kwh"], ["segment_label"], temporal=False, extra=HHX)
+timeseries(
+    "sg_profiles",
+    "Segment profiles (mean kWh by local half hour)",
+    "segment_profiles",
+    "hh_label",
+    ["mean_kwh"],
+    ["segment_label"],
+    temporal=False,
+    extra=HHX,
+)
 pie("sg_sizes", "Segment sizes (households)", "group_sizes", "segment_label", "households")
-timeseries("sg_acorn", "Acorn mix by segment", "group_sizes", "segment_label", ["households"], ["acorn_group"],
-           temporal=False, viz="echarts_timeseries_bar", extra={"stack": "Expand", "y_axis_format": ".0%"})
-timeseries("sg_tariff", "Tariff mix by segment", "group_sizes", "segment_label", ["households"], ["tariff_group"],
-           temporal=False, viz="echarts_timeseries_bar", extra={"stack": "Expand", "y_axis_format": ".0%"})
+timeseries(
+    "sg_acorn",
+    "Acorn mix by segment",
+    "group_sizes",
+    "segment_label",
+    ["households"],
+    ["acorn_group"],
+    temporal=False,
+    viz="echarts_timeseries_bar",
+    extra={"stack": "Expand", "y_axis_format": ".0%"},
+)
+timeseries(
+    "sg_tariff",
+    "Tariff mix by segment",
+    "group_sizes",
+    "segment_label",
+    ["households"],
+    ["tariff_group"],
+    temporal=False,
+    viz="echarts_timeseries_bar",
+    extra={"stack": "Expand", "y_axis_format": ".0%"},
+)
 
 # 6 Tariffs
 pie("tf_outcome", "dToU winners and losers (households)", "tariff_households", "outcome", "households")
-timeseries("tf_outcome_acorn", "Winners and losers by Acorn group", "tariff_households", "acorn_group",
-           ["households"], ["outcome"], temporal=False, viz="echarts_timeseries_bar", extra={"stack": "Stack"})
-timeseries("tf_bills", "Monthly bills: flat vs dToU vs dToU after shifting (GBP)", "tariff_monthly", "month_local",
-           ["flat_bill", "dtou_bill", "shifted_bill"], [], "P1M", extra={"y_axis_format": ",.0f"})
-timeseries("tf_shift", "Savings from shifting 20% of peak use (GBP per month)", "tariff_monthly", "month_local",
-           ["shift_saving"], [], "P1M", viz="echarts_timeseries_bar", extra={"y_axis_format": ",.0f"})
-table_raw("tf_winners", "Biggest winners on dToU (GBP saved)", "tariff_households",
-          ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"], ("saving_gbp", False), 15)
-table_raw("tf_losers", "Biggest losers on dToU (GBP lost)", "tariff_households",
-          ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"], ("saving_gbp", True), 15)
+timeseries(
+    "tf_outcome_acorn",
+    "Winners and losers by Acorn group",
+    "tariff_households",
+    "acorn_group",
+    ["households"],
+    ["outcome"],
+    temporal=False,
+    viz="echarts_timeseries_bar",
+    extra={"stack": "Stack"},
+)
+timeseries(
+    "tf_bills",
+    "Monthly bills: flat vs dToU vs dToU after shifting (GBP)",
+    "tariff_monthly",
+    "month_local",
+    ["flat_bill", "dtou_bill", "shifted_bill"],
+    [],
+    "P1M",
+    extra={"y_axis_format": ",.0f"},
+)
+timeseries(
+    "tf_shift",
+    "Savings from shifting 20% of peak use (GBP per month)",
+    "tariff_monthly",
+    "month_local",
+    ["shift_saving"],
+    [],
+    "P1M",
+    viz="echarts_timeseries_bar",
+    extra={"y_axis_format": ",.0f"},
+)
+table_raw(
+    "tf_winners",
+    "Biggest winners on dToU (GBP saved)",
+    "tariff_households",
+    ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"],
+    ("saving_gbp", False),
+    15,
+)
+table_raw(
+    "tf_losers",
+    "Biggest losers on dToU (GBP lost)",
+    "tariff_households",
+    ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"],
+    ("saving_gbp", True),
+    15,
+)
 
 # 7 Data quality
-table_raw("dq_runs", "Great Expectations results per run", "dq_results",
-          ["validated_local", "dag_id", "suite", "status", "expectations_evaluated", "expectations_failed",
-           "rows_validated", "run_id"], ("validated_local", False), 50, "validated_local")
-timeseries("dq_status", "Validations per day by outcome", "dq_results", "validated_local", ["validations"],
-           ["status"], "P1D", viz="echarts_timeseries_bar", extra={"stack": "Stack", "y_axis_format": ",d"})
+table_raw(
+    "dq_runs",
+    "Great Expectations results per run",
+    "dq_results",
+    [
+        "validated_local",
+        "dag_id",
+        "suite",
+        "status",
+        "expectations_evaluated",
+        "expectations_failed",
+        "rows_validated",
+        "run_id",
+    ],
+    ("validated_local", False),
+    50,
+    "validated_local",
+)
+timeseries(
+    "dq_status",
+    "Validations per day by outcome",
+    "dq_results",
+    "validated_local",
+    ["validations"],
+    ["status"],
+    "P1D",
+    viz="echarts_timeseries_bar",
+    extra={"stack": "Stack", "y_axis_format": ",d"},
+)
 pie("dq_reasons", "Quarantined rows by reason", "quarantine", "reason", "rejected")
-table_raw("dq_ingest", "Ingest accounting per source file", "ingest",
-          ["source_file", "rows_read", "rows_clean", "rows_quarantined", "duplicates_dropped", "run_id"],
-          ("source_file", True), 200)
-timeseries("dq_completeness", "Completeness by day (readings present / expected)", "consumption_daily", "day_local",
-           ["completeness"], [], "P1D", extra=PCT)
+table_raw(
+    "dq_ingest",
+    "Ingest accounting per source file",
+    "ingest",
+    ["source_file", "rows_read", "rows_clean", "rows_quarantined", "duplicates_dropped", "run_id"],
+    ("source_file", True),
+    200,
+)
+timeseries(
+    "dq_completeness",
+    "Completeness by day (readings present / expected)",
+    "consumption_daily",
+    "day_local",
+    ["completeness"],
+    [],
+    "P1D",
+    extra=PCT,
+)
 
 # ------------------------------------------------------------------------------------------------ dashboards
 F_TIME, F_TARIFF, F_ACORN, F_SEGMENT, F_HOUSEHOLD = "time", "tariff", "acorn", "segment", "household"
 DASHBOARDS = [
-    ("overview", "1. Overview", [F_TIME, F_TARIFF, F_ACORN],
-     [[("ov_households", 3, 24), ("ov_readings", 3, 24), ("ov_energy", 3, 24), ("ov_completeness", 3, 24)],
-      [("ov_daily", 12, 60)], [("ov_halfhourly", 12, 55)], [("ov_freshness", 5, 30), ("ov_runs", 7, 30)]]),
-    ("patterns", "2. Consumption patterns", [F_TARIFF, F_ACORN, F_TIME],
-     [[("pt_profile", 6, 50), ("pt_daytype", 6, 50)], [("pt_season", 6, 50), ("pt_acorn", 6, 50)],
-      [("pt_tariff", 6, 50), ("pt_daily_acorn", 6, 50)]]),
-    ("forecasts", "3. Forecasts", [F_TIME, F_TARIFF, F_ACORN],
-     [[("fc_band", 12, 60)], [("fc_mae_daily", 6, 50), ("fc_mase_folds", 6, 50)], [("fc_models", 12, 40)]]),
-    ("anomalies", "4. Anomalies", [F_TIME, F_TARIFF, F_ACORN, F_SEGMENT, F_HOUSEHOLD],
-     [[("an_daily", 8, 50), ("an_kinds", 4, 50)], [("an_top", 5, 60), ("an_drill", 7, 60)]]),
-    ("segments", "5. Segments", [F_SEGMENT, F_TARIFF, F_ACORN],
-     [[("sg_profiles", 8, 55), ("sg_sizes", 4, 55)], [("sg_acorn", 6, 50), ("sg_tariff", 6, 50)]]),
-    ("tariffs", "6. Tariffs", [F_TARIFF, F_ACORN, F_SEGMENT, F_HOUSEHOLD, F_TIME],
-     [[("tf_outcome", 4, 50), ("tf_outcome_acorn", 8, 50)], [("tf_bills", 6, 50), ("tf_shift", 6, 50)],
-      [("tf_winners", 6, 50), ("tf_losers", 6, 50)]]),
-    ("data_quality", "7. Data quality", [F_TIME],
-     [[("dq_runs", 12, 50)], [("dq_status", 6, 45), ("dq_reasons", 6, 45)],
-      [("dq_ingest", 6, 45), ("dq_completeness", 6, 45)]]),
+    (
+        "overview",
+        "1. Overview",
+        [F_TIME, F_TARIFF, F_ACORN],
+        [
+            [("ov_households", 3, 24), ("ov_readings", 3, 24), ("ov_energy", 3, 24), ("ov_completeness", 3, 24)],
+            [("ov_daily", 12, 60)],
+            [("ov_halfhourly", 12, 55)],
+            [("ov_freshness", 5, 30), ("ov_runs", 7, 30)],
+        ],
+    ),
+    (
+        "patterns",
+        "2. Consumption patterns",
+        [F_TARIFF, F_ACORN, F_TIME],
+        [
+            [("pt_profile", 6, 50), ("pt_daytype", 6, 50)],
+            [("pt_season", 6, 50), ("pt_acorn", 6, 50)],
+            [("pt_tariff", 6, 50), ("pt_daily_acorn", 6, 50)],
+        ],
+    ),
+    (
+        "forecasts",
+        "3. Forecasts",
+        [F_TIME, F_TARIFF, F_ACORN],
+        [[("fc_band", 12, 60)], [("fc_mae_daily", 6, 50), ("fc_mase_folds", 6, 50)], [("fc_models", 12, 40)]],
+    ),
+    (
+        "anomalies",
+        "4. Anomalies",
+        [F_TIME, F_TARIFF, F_ACORN, F_SEGMENT, F_HOUSEHOLD],
+        [[("an_daily", 8, 50), ("an_kinds", 4, 50)], [("an_top", 5, 60), ("an_drill", 7, 60)]],
+    ),
+    (
+        "segments",
+        "5. Segments",
+        [F_SEGMENT, F_TARIFF, F_ACORN],
+        [[("sg_profiles", 8, 55), ("sg_sizes", 4, 55)], [("sg_acorn", 6, 50), ("sg_tariff", 6, 50)]],
+    ),
+    (
+        "tariffs",
+        "6. Tariffs",
+        [F_TARIFF, F_ACORN, F_SEGMENT, F_HOUSEHOLD, F_TIME],
+        [
+            [("tf_outcome", 4, 50), ("tf_outcome_acorn", 8, 50)],
+            [("tf_bills", 6, 50), ("tf_shift", 6, 50)],
+            [("tf_winners", 6, 50), ("tf_losers", 6, 50)],
+        ],
+    ),
+    (
+        "data_quality",
+        "7. Data quality",
+        [F_TIME],
+        [
+            [("dq_runs", 12, 50)],
+            [("dq_status", 6, 45), ("dq_reasons", 6, 45)],
+            [("dq_ingest", 6, 45), ("dq_completeness", 6, 45)],
+        ],
+    ),
 ]
 
 FILTERS = {
@@ -564,8 +1004,14 @@ FILTERS = {
     F_TARIFF: {"filterType": "filter_select", "name": "Tariff group", "ds": "group_sizes", "col": "tariff_group"},
     F_ACORN: {"filterType": "filter_select", "name": "Acorn group", "ds": "group_sizes", "col": "acorn_group"},
     F_SEGMENT: {"filterType": "filter_select", "name": "Segment", "ds": "group_sizes", "col": "segment_label"},
-    F_HOUSEHOLD: {"filterType": "filter_select", "name": "Household", "ds": "household_index", "col": "household_id",
-                  "single": True, "search_all": True},
+    F_HOUSEHOLD: {
+        "filterType": "filter_select",
+        "name": "Household",
+        "ds": "household_index",
+        "col": "household_id",
+        "single": True,
+        "search_all": True,
+    },
 }
 
 
@@ -582,15 +1028,26 @@ def native_filter(dash_key: str, key: str) -> dict:
         "description": "",
     }
     if spec["filterType"] == "filter_time":
-        out |= {"targets": [{}], "controlValues": {"enableEmptyFilter": False},
-                "defaultDataMask": {"extraFormData": {"time_range": NO_FILTER}, "filterState": {"value": NO_FILTER},
-                                    "ownState": {}}}
+        out |= {
+            "targets": [{}],
+            "controlValues": {"enableEmptyFilter": False},
+            "defaultDataMask": {
+                "extraFormData": {"time_range": NO_FILTER},
+                "filterState": {"value": NO_FILTER},
+                "ownState": {},
+            },
+        }
     else:
         out |= {
             "targets": [{"column": {"name": spec["col"]}, "datasetUuid": uid("dataset", spec["ds"])}],
-            "controlValues": {"enableEmptyFilter": False, "defaultToFirstItem": False, "inverseSelection": False,
-                              "multiSelect": not spec.get("single", False),
-                              "searchAllOptions": spec.get("search_all", False), "sortAscending": True},
+            "controlValues": {
+                "enableEmptyFilter": False,
+                "defaultToFirstItem": False,
+                "inverseSelection": False,
+                "multiSelect": not spec.get("single", False),
+                "searchAllOptions": spec.get("search_all", False),
+                "sortAscending": True,
+            },
         }
     return out
 
@@ -624,8 +1081,13 @@ def write_bundle(out: Path = OUT) -> None:
             "allow_cvas": False,
             "allow_dml": False,
             "allow_file_upload": False,
-            "extra": {"allows_virtual_table_explore": True, "metadata_params": {}, "engine_params": {},
-                      "metadata_cache_timeout": {}, "schemas_allowed_for_file_upload": []},
+            "extra": {
+                "allows_virtual_table_explore": True,
+                "metadata_params": {},
+                "engine_params": {},
+                "metadata_cache_timeout": {},
+                "schemas_allowed_for_file_upload": [],
+            },
             "uuid": DB_UUID,
             "version": "1.0.0",
         },
@@ -654,14 +1116,34 @@ def write_bundle(out: Path = OUT) -> None:
                 "always_filter_main_dttm": False,
                 "uuid": uid("dataset", name),
                 "metrics": [
-                    {"metric_name": m, "verbose_name": label, "metric_type": None, "expression": expr,
-                     "description": None, "d3format": fmt, "currency": None, "extra": None, "warning_text": None}
+                    {
+                        "metric_name": m,
+                        "verbose_name": label,
+                        "metric_type": None,
+                        "expression": expr,
+                        "description": None,
+                        "d3format": fmt,
+                        "currency": None,
+                        "extra": None,
+                        "warning_text": None,
+                    }
                     for m, (expr, label, fmt) in ds["metrics"].items()
                 ],
                 "columns": [
-                    {"column_name": c, "verbose_name": None, "is_dttm": typ == D, "is_active": True, "type": typ,
-                     "advanced_data_type": None, "groupby": True, "filterable": True, "expression": None,
-                     "description": None, "python_date_format": None, "extra": None}
+                    {
+                        "column_name": c,
+                        "verbose_name": None,
+                        "is_dttm": typ == D,
+                        "is_active": True,
+                        "type": typ,
+                        "advanced_data_type": None,
+                        "groupby": True,
+                        "filterable": True,
+                        "expression": None,
+                        "description": None,
+                        "python_date_format": None,
+                        "extra": None,
+                    }
                     for c, typ in ds["columns"].items()
                 ],
                 "version": "1.0.0",
@@ -674,8 +1156,14 @@ def write_bundle(out: Path = OUT) -> None:
         ds_id = ds_ids[ch["ds"]]
         params = {"viz_type": ch["viz"], "datasource": f"{ds_id}__table", "slice_id": i} | ch["params"]
         query = ch["query"]
-        query_context = {"datasource": {"id": ds_id, "type": "table"}, "force": False, "queries": [query],
-                         "form_data": params, "result_format": "json", "result_type": "full"}
+        query_context = {
+            "datasource": {"id": ds_id, "type": "table"},
+            "force": False,
+            "queries": [query],
+            "form_data": params,
+            "result_format": "json",
+            "result_type": "full",
+        }
         dump(
             out / "charts" / f"{slug(ch['title'])[:80]}.yaml",
             {
@@ -702,16 +1190,26 @@ def write_bundle(out: Path = OUT) -> None:
         for r, row in enumerate(rows):
             row_id = f"ROW-{dash_key}-{r}"
             position["GRID_ID"]["children"].append(row_id)
-            position[row_id] = {"children": [], "id": row_id, "meta": {"background": "BACKGROUND_TRANSPARENT"},
-                                "parents": ["ROOT_ID", "GRID_ID"], "type": "ROW"}
+            position[row_id] = {
+                "children": [],
+                "id": row_id,
+                "meta": {"background": "BACKGROUND_TRANSPARENT"},
+                "parents": ["ROOT_ID", "GRID_ID"],
+                "type": "ROW",
+            }
             for key, width, height in row:
                 cid = f"CHART-{key}"
                 position[row_id]["children"].append(cid)
                 position[cid] = {
                     "children": [],
                     "id": cid,
-                    "meta": {"chartId": chart_ids[key], "height": height, "sliceName": CHARTS[key]["title"],
-                             "uuid": uid("chart", key), "width": width},
+                    "meta": {
+                        "chartId": chart_ids[key],
+                        "height": height,
+                        "sliceName": CHARTS[key]["title"],
+                        "uuid": uid("chart", key),
+                        "width": width,
+                    },
                     "parents": ["ROOT_ID", "GRID_ID", row_id],
                     "type": "CHART",
                 }
@@ -730,8 +1228,10 @@ def write_bundle(out: Path = OUT) -> None:
                 "metadata": {
                     "native_filter_configuration": [native_filter(dash_key, f) for f in filters],
                     "chart_configuration": {},
-                    "global_chart_configuration": {"scope": {"rootPath": ["ROOT_ID"], "excluded": []},
-                                                   "chartsInScope": []},
+                    "global_chart_configuration": {
+                        "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+                        "chartsInScope": [],
+                    },
                     "color_scheme": "supersetColors",
                     "refresh_frequency": 0,
                     "expanded_slices": {},

@@ -48,7 +48,8 @@ FEATURE_FLAGS = {
 # cache makes repeated loads instant without hiding a new load for long.
 _CACHE_DIR = str(_STATE / "superset" / "cache")
 DATA_CACHE_CONFIG = {
-    "CACHE_TYPE": "FileSystemCache",
+    # SUPERSET_DATA_CACHE=off (the tests) always reads the store
+    "CACHE_TYPE": "NullCache" if os.environ.get("SUPERSET_DATA_CACHE") == "off" else "FileSystemCache",
     "CACHE_DIR": _CACHE_DIR,
     "CACHE_DEFAULT_TIMEOUT": int(os.environ.get("SUPERSET_DATA_CACHE_TIMEOUT", 300)),
     "CACHE_KEY_PREFIX": "smartmeter_data_",
@@ -60,7 +61,8 @@ FILTER_STATE_CACHE_CONFIG = {
     "CACHE_KEY_PREFIX": "smartmeter_filter_",
 }
 EXPLORE_FORM_DATA_CACHE_CONFIG = {
-    "CACHE_TYPE": "FileSystemCache",
+    # SUPERSET_DATA_CACHE=off (the tests) always reads the store
+    "CACHE_TYPE": "NullCache" if os.environ.get("SUPERSET_DATA_CACHE") == "off" else "FileSystemCache",
     "CACHE_DIR": _CACHE_DIR,
     "CACHE_DEFAULT_TIMEOUT": int(timedelta(days=7).total_seconds()),
     "CACHE_KEY_PREFIX": "smartmeter_explore_",

@@ -52,7 +52,9 @@ class Superset:
     def dashboard_charts(self, dashboard_id: int) -> list[dict]:
         return self.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]
 
-    def chart_data(self, chart_id: int, extra_filters: list[dict] | None = None, force: bool = True) -> tuple[dict, float]:
+    def chart_data(
+        self, chart_id: int, extra_filters: list[dict] | None = None, force: bool = True
+    ) -> tuple[dict, float]:
         """Runs the chart's saved query context through POST /api/v1/chart/data; returns (response, seconds)."""
         chart = self.get(f"/api/v1/chart/{chart_id}")["result"]
         context = json.loads(chart["query_context"])

@@ -246,8 +246,14 @@ def base_frames(
     files = [f"LCL-June2015v2_{i}.csv" for i in range(3)]
     ingest = pd.DataFrame(
         [
-            {"source_file": f, "run_id": "manual__1", "rows_read": 1_000_000, "rows_clean": 998_500,
-             "rows_quarantined": 1_200, "duplicates_dropped": 300}
+            {
+                "source_file": f,
+                "run_id": "manual__1",
+                "rows_read": 1_000_000,
+                "rows_clean": 998_500,
+                "rows_quarantined": 1_200,
+                "duplicates_dropped": 300,
+            }
             for f in files
         ]
     )

@@ -1,0 +1,123 @@
+"""The dashboard views builder (plugins/serving/dashboard_views.py) on generated base collections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from plugins.serving.dashboard_views import ALL, DASH_COLLECTIONS, _Base, build_dashboard_views, compute_dashboard_views
+from tests.superset.seed import base_frames
+
+NOW = datetime(2013, 3, 5, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return base_frames(n_households=40, n_days=30, start="2013-03-10")
+
+
+@pytest.fixture(scope="module")
+def views(frames):
+    return compute_dashboard_views(_Base(frames=frames), NOW)
+
+
+def test_every_view_is_built(views):
+    assert set(views) == set(DASH_COLLECTIONS)
+    assert all(views[name] for name in DASH_COLLECTIONS), [n for n in DASH_COLLECTIONS if not views[n]]
+
+
+def test_daily_cube_levels_add_up(views, frames):
+    cube = pd.DataFrame(views["dash_consumption_daily"])
+    total = cube[(cube.tariff_group == ALL) & (cube.acorn_group == ALL)]
+    by_tariff = cube[(cube.tariff_group != ALL) & (cube.acorn_group == ALL)]
+    both = cube[(cube.tariff_group != ALL) & (cube.acorn_group != ALL)]
+    assert len(total) == 30
+    assert total.energy_kwh.sum() == pytest.approx(frames["household_daily"].energy_kwh.sum())
+    assert by_tariff.energy_kwh.sum() == pytest.approx(total.energy_kwh.sum())
+    assert both.energy_kwh.sum() == pytest.approx(total.energy_kwh.sum())
+    # midnight timestamps, so a range filter starting on the first day includes it
+    assert total.day_local.min() == "2013-03-10 00:00:00"
+
+
+def test_times_are_europe_london_wall_clock(views):
+    # 2013-03-31 is the spring-forward day: UTC 01:00 is 02:00 BST
+    series = pd.DataFrame(views["dash_halfhourly_recent"])
+    all_level = series[(series.tariff_group == ALL) & (series.acorn_group == ALL)]
+    assert "2013-03-31 00:30:00" in set(all_level.ts_local)
+    assert "2013-03-31 01:00:00" not in set(all_level.ts_local)  # the skipped local hour
+    assert "2013-03-31 02:00:00" in set(all_level.ts_local)
+
+
+def test_profile_is_a_weighted_mean(views):
+    profile = pd.DataFrame(views["dash_profile_halfhour"])
+    assert set(profile.halfhour_local) == set(range(48))
+    assert set(profile.daytype) == {"Weekday", "Weekend"}
+    assert profile.hh_label.iloc[0] in {f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)}
+    row = profile.iloc[0]
+    assert row.mean_kwh == pytest.approx(row.sum_energy_kwh / row.household_halfhours)
+
+
+def test_household_documents_for_the_drill_down(views, frames):
+    docs = {d["_id"]: d for d in views["dash_household_days"]}
+    assert len(docs) == frames["households"].household_id.nunique()
+    first = docs[frames["households"].household_id.iloc[0]]
+    assert len(first["days"]) == 30
+    assert {"day_local", "energy_kwh", "completeness", "p50", "alerts"} <= set(first["days"][0])
+    # the first households have daily forecasts in the generated data
+    assert any(day["p50"] is not None for day in first["days"])
+
+
+def test_tariff_outcomes(views):
+    households = pd.DataFrame(views["dash_tariff_households"])
+    winners = households[households.outcome.str.startswith("Winner")]
+    assert (winners.saving_gbp >= 0).all()
+    assert (households.flat_cost_gbp - households.dtou_cost_gbp - households.saving_gbp).abs().max() < 1e-9
+
+
+def test_forecast_band_uses_the_best_model(views):
+    series = pd.DataFrame(views["dash_forecast_series"])
+    assert set(series.model) == {"lightgbm_quantile"}
+    assert (series.p10_kwh <= series.p50_kwh).all() and (series.p50_kwh <= series.p90_kwh).all()
+    accuracy = pd.DataFrame(views["dash_forecast_accuracy_daily"])
+    assert set(accuracy[accuracy.is_baseline == 1].model) == {"seasonal_naive"}
+
+
+def test_reserved_word_column_is_renamed(views):
+    assert "rejected_rows" in views["dash_quarantine"][0] and "rows" not in views["dash_quarantine"][0]
+
+
+def test_no_base_data_gives_empty_views():
+    views = compute_dashboard_views(_Base(frames={}), NOW)
+    assert {name for name, docs in views.items() if docs} == {"dash_freshness"}
+    assert views["dash_freshness"][0]["last_reading_day"] is None
+
+
+def test_build_writes_collections(frames):
+    """Against the embedded FerretDB (skipped when it is not running)."""
+    import pymongo
+
+    from spark_jobs.common.settings import get_settings
+
+    client = pymongo.MongoClient(get_settings().mongo_uri, serverSelectionTimeoutMS=2000)
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        pytest.skip("MongoDB/FerretDB not running")
+    db = client["smartmeter_test_dashboard_views"]
+    try:
+        from tests.superset.seed import insert_base
+
+        small = {k: v for k, v in base_frames(n_households=8, n_days=5).items()}
+        insert_base(db, small)
+        counts = build_dashboard_views(db, NOW)
+        assert counts["dash_household_days"] == 8
+        assert db["dash_household_days"].find_one({"_id": small["households"].household_id.iloc[0]})["days"]
+        # a rebuild replaces, never appends
+        assert build_dashboard_views(db, NOW) == counts
+        assert db["dash_consumption_daily"].count_documents({}) == counts["dash_consumption_daily"]
+        assert not [n for n in db.list_collection_names() if n.endswith("__building")]
+    finally:
+        client.drop_database(db.name)
+        client.close()

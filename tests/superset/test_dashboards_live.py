@@ -1,0 +1,142 @@
+"""Dashboards against a running Superset over FerretDB with generated data (marker `superset`; ~3-5 minutes).
+
+Order matters inside this module: the last tests empty the serving views to check the empty states.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.superset.conftest import BROWSER_PY, ROOT, SUPERSET_BIN, TEST_DB
+
+pytestmark = pytest.mark.superset
+
+EXPECTED = {"dashboards": 7, "charts": 37, "datasets": 23}
+
+
+def _counts(api) -> dict[str, int]:
+    return {
+        "dashboards": len(api.dashboards()),
+        "charts": len(api.charts()),
+        "datasets": len(api.list_all("dataset", ["id", "table_name"])),
+    }
+
+
+def _screenshots(superset_server, out, only=()) -> dict:
+    assert BROWSER_PY.exists(), ".venv-browser missing: run `make install`"
+    cmd = [
+        str(BROWSER_PY),
+        str(ROOT / "superset" / "screenshot_dashboards.py"),
+        "--url",
+        superset_server["url"],
+        "--out",
+        str(out),
+    ]
+    if only:
+        cmd += ["--only", *only]
+    run = subprocess.run(cmd, env=superset_server["env"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def test_bundle_imports_into_fresh_metadata_db(api, superset_server):
+    assert "dashboards imported" in superset_server["start_output"]
+    assert _counts(api) == EXPECTED
+    databases = api.list_all("database", ["id", "database_name", "backend"])
+    assert [d["database_name"] for d in databases] == ["smartmeter_serving"]
+    detail = api.get(f"/api/v1/database/{databases[0]['id']}")["result"]
+    # the placeholder URI of the bundle was pointed at this environment's serving database
+    assert f"/{TEST_DB}?" in detail["sqlalchemy_uri"] and "mode=superset" in detail["sqlalchemy_uri"]
+
+
+def test_every_chart_query_runs(api):
+    failures, empty = [], []
+    for chart in api.charts():
+        try:
+            body, _ = api.chart_data(chart["id"])
+        except AssertionError as exc:
+            failures.append(f"{chart['slice_name']}: {exc}")
+            continue
+        result = body["result"][0]
+        if result.get("error"):
+            failures.append(f"{chart['slice_name']}: {result['error']}")
+        elif not result.get("rowcount"):
+            empty.append(chart["slice_name"])
+    assert not failures, "\n".join(failures)
+    # only the household drill-down is empty until a household is chosen
+    assert empty == ["Daily readings of the selected household (choose one in the Household filter)"]
+
+
+def _chart(api, name_prefix):
+    return next(c for c in api.charts() if c["slice_name"].startswith(name_prefix))
+
+
+def test_native_filter_values_are_pushed_into_mongodb(api, seeded_db):
+    daily = _chart(api, "Daily consumption by tariff group")
+    body, _ = api.chart_data(daily["id"], [{"col": "tariff_group", "op": "IN", "val": ["ToU"]}])
+    names = {k for row in body["result"][0]["data"] for k in row if k != "day_local"}
+    assert names == {"ToU"}
+
+    household = seeded_db["frames"]["household_daily"]["household_id"].iloc[0]
+    drill = _chart(api, "Daily readings of the selected household")
+    body, _ = api.chart_data(drill["id"], [{"col": "household_id", "op": "IN", "val": [household]}])
+    result = body["result"][0]
+    assert result["rowcount"] == 60  # one row per day of the generated data
+
+
+def test_thirty_minute_grain(api):
+    chart = _chart(api, "Half-hourly consumption per household")
+    body, _ = api.chart_data(chart["id"])
+    times = sorted(row["ts_local"] for row in body["result"][0]["data"])
+    steps = {b - a for a, b in zip(times, times[1:], strict=False)}
+    assert min(steps) == 30 * 60 * 1000  # epoch milliseconds
+
+
+def test_import_is_idempotent(api, superset_server):
+    env = superset_server["env"] | {
+        "SUPERSET_CONFIG_PATH": str(ROOT / "superset" / "superset_config.py"),
+        "SUPERSET_METADATA_DB_URI": f"sqlite:///{superset_server['home'] / 'superset.db'}?check_same_thread=false",
+        "SM_MONGO_DB": TEST_DB,
+        "PYTHONPATH": "",
+    }
+    run = subprocess.run(
+        [str(SUPERSET_BIN / "python"), str(ROOT / "superset" / "import_dashboards.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _counts(api) == EXPECTED
+
+
+def test_dashboards_render_in_chromium(superset_server, screenshot_dir):
+    report = _screenshots(superset_server, screenshot_dir)
+    assert len(report["dashboards"]) == EXPECTED["dashboards"]
+    problems = []
+    for dash in report["dashboards"]:
+        load = dash["loads"][-1]
+        if not load["complete"] or load["error_boxes"] or load["failed_requests"]:
+            problems.append(f"{dash['title']}: {load}")
+        assert (screenshot_dir / f"{dash['slug']}.png").stat().st_size > 20_000
+    assert not problems, "\n".join(problems)
+    (screenshot_dir / "report.json").write_text(json.dumps(report, indent=1))
+
+
+def test_empty_serving_store_shows_empty_states(api, seeded_db, superset_server, screenshot_dir):
+    from plugins.serving.dashboard_views import DASH_COLLECTIONS
+
+    db = seeded_db["db"]
+    for name in DASH_COLLECTIONS:
+        db.drop_collection(name)
+    for chart in api.charts():
+        body, _ = api.chart_data(chart["id"])
+        assert not body["result"][0].get("error"), chart["slice_name"]
+    empty_dir = screenshot_dir / "empty"
+    report = _screenshots(superset_server, empty_dir, only=["smartmeter-overview", "smartmeter-anomalies"])
+    for dash in report["dashboards"]:
+        load = dash["loads"][-1]
+        assert load["complete"] and not load["error_boxes"] and not load["failed_requests"], (dash["title"], load)
