@@ -1,0 +1,190 @@
+"""Anomaly detection: the robust detector finds each injected kind where it was put, the baseline flags a wild
+day, the Spark wrappers keep the schema, and event matching counts what the rule says."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from spark_jobs.analytics import robust
+from spark_jobs.analytics.baseline import kmeans_baseline
+from spark_jobs.analytics.io import SLOT_COLS, daily_matrix
+from spark_jobs.analytics.matching import evaluate
+from spark_jobs.analytics.schemas import ANOMALIES, ANOMALY_ALERTS_DAILY
+from spark_jobs.anomalies import alerts_daily, detect, robust_events
+
+START = np.datetime64("2013-01-07")
+SHAPE = 0.1 + 0.3 * np.exp(-(((np.arange(48) - 38) / 3.0) ** 2)) + 0.2 * np.exp(-(((np.arange(48) - 15) / 2.0) ** 2))
+
+
+def household(days: int, seed: int) -> np.ndarray:
+    """A plain household: fixed daily shape, multiplicative noise per half hour and per day."""
+    rng = np.random.default_rng(seed)
+    return SHAPE[None, :] * rng.lognormal(0, 0.25, (days, 48)) * rng.lognormal(0, 0.08, (days, 1))
+
+
+def utc(day: int, slot: int = 0) -> pd.Timestamp:
+    """UTC start of a local (GMT in winter) day and slot, for the January-March test window."""
+    return pd.Timestamp(str(START + day)) + pd.Timedelta(minutes=30 * slot)
+
+
+@pytest.fixture(scope="module")
+def injected():
+    x = household(120, 1)
+    x[40:43] += 0.8  # sustained high: an appliance left on for three days
+    x[60:66] = 0.0  # near zero: six days away
+    x[80:95] = np.roll(x[80:95], 14, axis=1)  # profile shift: seven hours later for two weeks
+    x[30, 20] += 5.0  # spike at 10:00 on day 30
+    ev = robust.detect_household("H1", START + np.arange(120), x)
+    return ev
+
+
+@pytest.mark.parametrize(
+    ("kind", "first_day", "last_day"),
+    [("sustained_high", 40, 42), ("near_zero", 60, 65), ("profile_shift", 80, 94), ("spike", 30, 30)],
+)
+def test_each_injected_kind_is_found_where_it_was_put(injected, kind, first_day, last_day):
+    ev = injected[injected["kind"] == kind]
+    assert len(ev) >= 1, injected
+    overlap = (ev["start_utc"] < utc(last_day + 2)) & (ev["end_utc"] > utc(first_day - 1))
+    assert overlap.all(), ev
+    assert (ev["severity"] > 0).all()
+
+
+def test_spike_event_is_the_half_hour(injected):
+    spike = injected[injected["kind"] == "spike"].iloc[0]
+    assert spike["start_utc"] == utc(30, 20)
+    assert spike["end_utc"] == utc(30, 21)
+    assert spike["duration_halfhours"] == 1
+    assert spike["observed_kwh"] > 5.0
+
+
+def test_plain_household_raises_few_events():
+    ev = robust.detect_household("H0", START + np.arange(150), household(150, 2))
+    assert len(ev) <= 2, ev
+
+
+def test_heating_response_is_not_sustained_high():
+    """A home whose load follows degree days must not alarm in a cold snap once the weather is given."""
+    days = 150
+    hdd = np.full(days, 4.0)
+    hdd[100:105] = 14.0
+    x = household(days, 3) + 0.06 * hdd[:, None]
+    with_weather = robust.detect_household("H2", START + np.arange(days), x, hdd=hdd)
+    without = robust.detect_household("H2", START + np.arange(days), x)
+    assert (without["kind"] == "sustained_high").any()
+    assert not (with_weather["kind"] == "sustained_high").any()
+
+
+def test_trailing_quantiles_exclude_the_current_row():
+    v = np.arange(10, dtype=float)[:, None]
+    med = robust.trailing_quantiles(v, (0.5,), window=3, step=1, min_count=3)[0][:, 0]
+    assert med[5] == 3.0  # median of rows 2, 3, 4
+    assert med[0] == med[3] == 1.0  # too little history: the first full reference
+
+
+def test_bst_day_events_start_at_local_midnight():
+    dates = np.datetime64("2013-06-03") + np.arange(90)
+    x = household(90, 4)
+    x[50:53] = 0.0
+    ev = robust.detect_household("H3", dates, x)
+    nz = ev[ev["kind"] == "near_zero"].iloc[0]
+    assert nz["start_utc"] == pd.Timestamp(str(dates[50])) - pd.Timedelta(hours=1)
+    assert nz["local_date"] == pd.Timestamp(str(dates[50])).date()
+
+
+def test_matching_counts_per_kind_and_tolerance():
+    t = pd.Timestamp
+    truth = pd.DataFrame(
+        {
+            "household_id": ["A", "A", "B"],
+            "start_utc": [t("2013-01-10"), t("2013-02-01"), t("2013-03-01")],
+            "end_utc": [t("2013-01-12"), t("2013-02-01 00:30"), t("2013-03-05")],
+            "kind": ["near_zero", "spike", "shifted_profile"],
+        }
+    )
+    detected = pd.DataFrame(
+        {
+            "household_id": ["A", "A", "B", "B"],
+            "start_utc": [t("2013-01-12 12:00"), t("2013-02-05"), t("2013-03-02"), t("2013-03-02")],
+            "end_utc": [t("2013-01-13"), t("2013-02-05 00:30"), t("2013-03-03"), t("2013-03-03")],
+            "kind": ["near_zero", "spike", "profile_shift", "sustained_high"],
+        }
+    )
+    res = evaluate(detected, truth, ("spike", "near_zero", "profile_shift", "sustained_high"))
+    assert res["per_kind"]["near_zero"]["precision"] == 1.0  # within 1 day of the truth end
+    assert res["per_kind"]["spike"]["recall"] == 0.0  # four days away
+    assert res["per_kind"]["profile_shift"]["recall"] == 1.0  # generator name mapped
+    assert res["per_kind"]["sustained_high"]["precision"] == 0.0  # overlaps, but the wrong kind
+    assert res["overall_kind_agnostic"]["detected_matched"] == 3
+    assert res["overall_kind_aware"]["truth_matched"] == 2
+
+
+def fields(schema):
+    """Names and types; nullability is not kept by Parquet anyway."""
+    return [(f.name, f.dataType) for f in schema.fields]
+
+
+def readings_frame(spark, households: dict[str, np.ndarray], start: dt.date):
+    rows = []
+    for hid, x in households.items():
+        for d in range(x.shape[0]):
+            day = start + dt.timedelta(days=d)
+            for s in range(48):
+                ts = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=30 * s)
+                rows.append((hid, "Std", ts, s, float(x[d, s]), "f.csv", day))
+    return spark.createDataFrame(
+        rows,
+        "household_id string, tariff_group string, interval_start_utc timestamp, halfhour_local int, "
+        "energy_kwh double, source_file string, local_date date",
+    )
+
+
+@pytest.fixture(scope="module")
+def small_readings(spark):
+    a = household(40, 5)
+    a[30:32] = 0.0
+    b = household(40, 6)
+    b[25] *= 6.0  # a wild day for the baseline
+    return readings_frame(spark, {"A": a, "B": b}, dt.date(2013, 1, 7))
+
+
+def test_daily_matrix_has_one_row_per_household_day(small_readings):
+    dm = daily_matrix(small_readings)
+    assert dm.count() == 80
+    row = dm.where((F.col("household_id") == "A") & (F.col("local_date") == dt.date(2013, 1, 8))).first()
+    assert row["readings_present"] == 48
+    assert row["e00"] is not None and row["e47"] is not None
+
+
+def test_spark_detect_keeps_schema_and_unique_ids(spark, small_readings):
+    events, facts = detect(spark, small_readings, ["robust", "kmeans"], hdd=None, seed=1)
+    assert fields(events.schema) == fields(ANOMALIES)
+    pdf = events.toPandas()
+    assert pdf["event_id"].is_unique
+    rob = pdf[pdf["detector"] == "robust_v1"]
+    assert ((rob["household_id"] == "A") & (rob["kind"] == "near_zero")).any()
+    assert facts["kmeans_days_scored"] == 80
+    alerts = alerts_daily(events, "Europe/London")
+    assert fields(alerts.schema) == fields(ANOMALY_ALERTS_DAILY)
+    nz = rob[(rob["household_id"] == "A") & (rob["kind"] == "near_zero")].iloc[0]
+    covered = alerts.where(F.col("event_id") == nz["event_id"]).count()
+    assert covered == nz["duration_halfhours"] // 48
+
+
+def test_kmeans_baseline_flags_the_wild_day(small_readings):
+    ev, dist = kmeans_baseline(daily_matrix(small_readings), k=2, seed=3)
+    flagged = ev.toPandas()
+    assert ((flagged["household_id"] == "B") & (flagged["local_date"] == dt.date(2013, 2, 1))).any()
+    assert dist.count() == 80
+
+
+def test_robust_events_empty_household_frame(spark):
+    empty = spark.createDataFrame(
+        [], "household_id string, local_date date, " + ", ".join(f"{c} double" for c in SLOT_COLS)
+    )
+    assert robust_events(empty).count() == 0
