@@ -52,6 +52,48 @@ T, N, INT, D = "TEXT", "FLOAT", "INTEGER", "DATETIME"
 DATASETS: dict[str, dict] = {}
 
 
+# Column labels shown in tables and filters (same name, same meaning, in every dataset)
+LABELS = {
+    "household_id": "Household",
+    "tariff_group": "Tariff group",
+    "acorn_group": "Acorn group",
+    "segment_label": "Segment",
+    "day_local": "Day (Europe/London)",
+    "ts_local": "Time (Europe/London)",
+    "month_local": "Month",
+    "hh_label": "Half hour (local)",
+    "daytype": "Day type",
+    "season": "Season",
+    "kind": "Kind",
+    "kinds": "Kinds",
+    "model": "Model",
+    "task": "Task",
+    "is_baseline": "Baseline",
+    "saving_gbp": "Saving on dToU (GBP)",
+    "shift_saving_gbp": "Extra saving from shifting (GBP)",
+    "outcome": "Outcome",
+    "last_reading_day": "Last reading day",
+    "days_since_last_reading": "Days since last reading",
+    "views_built_local": "Dashboards refreshed at",
+    "started_local": "Started",
+    "dag_id": "DAG",
+    "status": "Status",
+    "duration_s": "Duration (s)",
+    "run_id": "Run",
+    "validated_local": "Validated at",
+    "suite": "Suite",
+    "expectations_evaluated": "Expectations",
+    "expectations_failed": "Failed",
+    "rows_validated": "Rows validated",
+    "source_file": "Source file",
+    "reason": "Reason",
+    "rows_read": "Rows read",
+    "rows_clean": "Rows clean",
+    "rows_quarantined": "Rows quarantined",
+    "duplicates_dropped": "Duplicates dropped",
+}
+
+
 def dataset(name, sql, columns: dict[str, str], metrics: dict[str, tuple] | None = None, dttm=None, desc=""):
     DATASETS[name] = {"sql": sql, "columns": columns, "metrics": metrics or {}, "dttm": dttm, "desc": desc}
 
@@ -1132,7 +1174,7 @@ def write_bundle(out: Path = OUT) -> None:
                 "columns": [
                     {
                         "column_name": c,
-                        "verbose_name": None,
+                        "verbose_name": LABELS.get(c),
                         "is_dttm": typ == D,
                         "is_active": True,
                         "type": typ,

@@ -71,12 +71,12 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = {
 # Half-hourly meter data needs a 30-minute grain, which Superset does not ship. PyMongoSQL runs the outer query
 # (grouping, time grain) in SQLite, so the expression is SQLite: floor the epoch seconds to 1800.
 TIME_GRAIN_ADDONS = {"PT30M": "30 minute"}
-# Superset's own MongoDB week expression (`-strftime(...) || ' days'`) fails its SQL parser, so P1W is
-# replaced too, by a Monday-start week (the UK convention).
+# Superset's own MongoDB week expression fails its SQL parser (which also takes DATETIME with at most two
+# arguments), so P1W is replaced too: a Monday-start week (the UK convention) from nested two-argument calls.
 TIME_GRAIN_ADDON_EXPRESSIONS = {
     "mongodb": {
         "PT30M": "DATETIME((CAST(STRFTIME('%s', {col}) AS INTEGER) / 1800) * 1800, 'unixepoch')",
-        "P1W": "DATETIME({col}, 'start of day', '-6 days', 'weekday 1')",
+        "P1W": "DATETIME(DATETIME(DATETIME({col}, 'start of day'), '-6 days'), 'weekday 1')",
     },
     "sqlite": {"PT30M": "DATETIME((CAST(STRFTIME('%s', {col}) AS INTEGER) / 1800) * 1800, 'unixepoch')"},
 }

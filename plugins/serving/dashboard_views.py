@@ -535,6 +535,9 @@ def _view_tariffs(base: _Base, hh: pd.DataFrame):
     per_household["shifted_dtou_cost_gbp"] = per_household.pop("shifted") / 100
     per_household["saving_gbp"] = per_household["flat_cost_gbp"] - per_household["dtou_cost_gbp"]
     per_household["shift_saving_gbp"] = per_household["dtou_cost_gbp"] - per_household["shifted_dtou_cost_gbp"]
+    money = ["flat_cost_gbp", "dtou_cost_gbp", "shifted_dtou_cost_gbp", "saving_gbp", "shift_saving_gbp"]
+    per_household[money] = per_household[money].round(2)
+    per_household["energy_kwh"] = per_household["energy_kwh"].round(3)
     per_household["outcome"] = np.where(
         per_household["saving_gbp"] >= 0, "Winner (dToU cheaper)", "Loser (flat cheaper)"
     )

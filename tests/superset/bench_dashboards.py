@@ -1,0 +1,131 @@
+"""Dashboard load times at full scale: 5,566 households x 2 years of serving views (`make superset-bench`).
+
+Generates the base collections in memory (the real household list, 730 days), builds the dash_* views from them
+with plugins/serving/dashboard_views.py and writes only the views to MongoDB database smartmeter_bench_superset
+(the base collections are what the pipeline loads; the dashboards never read them). Then starts a Superset
+instance over it without a data cache, times every chart through the chart-data API and every dashboard in
+headless Chromium, and writes .state/artifacts/superset_bench.json.
+
+    .venv/bin/python -m tests.superset.bench_dashboards [--households 5566] [--days 730] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pymongo
+
+from plugins.serving.dashboard_views import _Base, compute_dashboard_views, write_dashboard_views
+from spark_jobs.common.settings import get_settings
+from tests.superset.client import Superset
+from tests.superset.conftest import BROWSER_PY, ROOT, _template, secrets_env
+from tests.superset.seed import base_frames
+
+DB = "smartmeter_bench_superset"
+PORT = 8097
+INSTANCE = "superset-bench"
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--households", type=int, default=5566)
+    ap.add_argument("--days", type=int, default=730)
+    ap.add_argument("--reuse", action="store_true", help="keep the views already in the bench database")
+    args = ap.parse_args()
+    settings = get_settings()
+    client = pymongo.MongoClient(settings.mongo_uri)
+    db = client[DB]
+    report: dict = {"households": args.households, "days": args.days}
+
+    if not args.reuse:
+        t = time.perf_counter()
+        frames = base_frames(
+            args.households, args.days, start="2012-01-01", reference_csv=settings.household_information_csv
+        )
+        report["base_rows"] = {k: len(v) for k, v in frames.items()}
+        views = compute_dashboard_views(_Base(frames=frames))
+        del frames
+        report["compute_views_s"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        report["view_documents"] = write_dashboard_views(db, views)
+        report["write_views_s"] = round(time.perf_counter() - t, 1)
+        print(json.dumps(report), flush=True)
+
+    env = (
+        dict(os.environ)
+        | secrets_env()
+        | {
+            "SUPERSET_INSTANCE": INSTANCE,
+            "SMARTMETER_SUPERSET_PORT": str(PORT),
+            "SMARTMETER_MONGO_DB": DB,
+            "SUPERSET_DATA_CACHE": "off",
+        }
+    )
+    home = settings.state_dir / INSTANCE
+    subprocess.run([str(ROOT / "superset" / "stop.sh")], env=env, check=False)
+    if not (home / "superset.db").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        template = _template(env)
+        shutil.copy(template, home / "superset.db")
+        for stamp in ("bootstrap.ok", "admin.sha"):
+            shutil.copy(template.parent / stamp, home / stamp)
+    subprocess.run([str(ROOT / "superset" / "start.sh")], env=env, check=True)
+    try:
+        api = Superset(f"http://127.0.0.1:{PORT}", password=env["SUPERSET_ADMIN_PASSWORD"])
+        report["load_average_before"] = load_average()
+        charts = {}
+        for chart in sorted(api.charts(), key=lambda c: c["slice_name"]):
+            body, seconds = api.chart_data(chart["id"])
+            charts[chart["slice_name"]] = {"seconds": round(seconds, 2), "rows": body["result"][0]["rowcount"]}
+        household = db["dash_households"].find_one({}, {"household_id": 1})["household_id"]
+        drill = next(c for c in api.charts() if c["slice_name"].startswith("Daily readings of the selected"))
+        body, seconds = api.chart_data(drill["id"], [{"col": "household_id", "op": "IN", "val": [household]}])
+        charts["(drill-down with one household chosen)"] = {
+            "seconds": round(seconds, 2),
+            "rows": body["result"][0]["rowcount"],
+        }
+        report["chart_query_seconds"] = charts
+        out = settings.state_dir / "artifacts" / "bench_screenshots"
+        run = subprocess.run(
+            [
+                str(BROWSER_PY),
+                str(ROOT / "superset" / "screenshot_dashboards.py"),
+                "--url",
+                f"http://127.0.0.1:{PORT}",
+                "--out",
+                str(out),
+                "--repeat",
+                "3",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        shots = json.loads(run.stdout)
+        report["dashboard_load_seconds"] = {
+            d["title"]: [load["load_seconds"] for load in d["loads"]] for d in shots["dashboards"]
+        }
+        report["load_average_after"] = load_average()
+        report["cpu_count"] = os.cpu_count()
+    finally:
+        subprocess.run([str(ROOT / "superset" / "stop.sh")], env=env, check=False)
+    path = settings.state_dir / "artifacts" / "superset_bench.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
