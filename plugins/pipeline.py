@@ -75,7 +75,7 @@ def gate(dataset: str, first_day: str, last_day: str) -> dict[str, Any]:
 @task
 def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str, Any]:
     """Idempotent load of the slice into MongoDB, then the dashboards' pre-aggregated views."""
-    from plugins.serving.loader import ensure_collections, load_dataset, load_households
+    from plugins.serving.loader import ensure_collections, load_dataset, load_households, load_rejected_summary
 
     ctx = get_current_context()
     run_id = ctx["run_id"]
@@ -93,6 +93,8 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
             counts[name] = load_dataset(name, run_id=run_id)
         else:
             counts[name] = load_dataset(name, local_dates=days_between(first_day, last_day), run_id=run_id)
+    if (lake / "readings_rejected").exists():
+        counts["readings_rejected_summary"] = load_rejected_summary(run_id=run_id)
     try:
         from plugins.serving.dashboard_views import build_dashboard_views
     except ImportError:  # the dashboards are optional for a pipeline-only deployment

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `make run` demo, through the real scheduler: generate a history of synthetic households in the LCL
 # layout, trigger the history DAG over it (ingest → ... → retrain → load), then write one live day into the
-# landing folder and backfill the daily DAG for that day. A finished demo is not redone unless DEMO=force.
+# landing folder and backfill the daily DAG for that day. A finished demo is not redone unless DEMO_FORCE=1.
 # Expects scripts/env.sh to be sourced (the Makefile does it).
 set -euo pipefail
 HOUSEHOLDS="${DEMO_HOUSEHOLDS:-60}"
@@ -12,7 +12,7 @@ TIMEOUT_S="${DEMO_TIMEOUT_S:-1800}"
 DEMO="$STATE/demo"
 mkdir -p "$DEMO" "$STATE/truth"
 
-if [ -f "$DEMO/done" ] && [ "${DEMO:-}" != "force" ] && [ "${DEMO_FORCE:-}" != "1" ]; then
+if [ -f "$DEMO/done" ] && [ "${DEMO_FORCE:-}" != "1" ]; then
   echo "demo: already ran ($(cat "$DEMO/done")); DEMO_FORCE=1 make demo runs it again"
   exit 0
 fi

@@ -60,7 +60,7 @@ from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from plugins.serving.collections import (
+from plugins.serving.registry import (
     OPTIONAL_KEY_FIELDS,
     REGISTRY,
     SERVING_COLLECTIONS,

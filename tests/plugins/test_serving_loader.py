@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError as MongoDuplicateKeyError
 from pymongo.errors import PyMongoError
 
 from plugins.serving import loader
-from plugins.serving.collections import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS
+from plugins.serving.registry import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 DAYS = ["2013-01-01", "2013-01-02", "2013-01-03"]
