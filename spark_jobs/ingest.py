@@ -27,7 +27,10 @@ from datetime import UTC, date, datetime
 from functools import reduce
 from pathlib import Path
 
-from pyspark import StorageLevel
+if __package__ in (None, ""):  # spark-submit runs this file as a script: make ``spark_jobs`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyspark import StorageLevel  # noqa: E402
 
 from spark_jobs.common.settings import get_settings
 from spark_jobs.common.spark import get_spark

@@ -1,0 +1,301 @@
+"""Speed and memory benchmark of the ingest job (not a test): CSV -> Parquet rows/s, peak RSS, DuckDB baseline.
+
+    .venv/bin/python bench/bench_ingest.py [--rows 10000000] [--master auto|local[2]|spark://...] [--reuse-data]
+
+1. Generates data in the original LCL layout with spark_jobs.generate (real household ids first, so household
+   information matches; quirks on: duplicates, Null, gaps), 1M rows per file like the original partition files.
+2. Runs ``spark-submit spark_jobs/ingest.py`` on it, sampling the RSS of the driver process tree and of any
+   standalone executor JVMs every 0.25 s.
+3. Runs DuckDB ``read_csv`` -> Parquet on the same files in a subprocess (2 threads, same columns, same local_date
+   partitioning, ICU time zone), sampling its RSS the same way.
+Prints the figures and writes bench/results/ingest.json. Target: >= 0.5M rows/s, <= 1.5x DuckDB, RSS <= 8 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from spark_jobs.common.settings import get_settings  # noqa: E402
+
+FULL_LCL_ROWS = 167_000_000
+DAYS = ("2012-01-01", "2013-12-30")  # 730 local days
+TARGET_ROWS_PER_S = 500_000
+TARGET_RATIO_VS_DUCKDB = 1.5
+TARGET_RSS_BYTES = 8 * 1024**3
+
+DUCKDB_SCRIPT = r"""
+import duckdb, sys, time
+src, out = sys.argv[1], sys.argv[2]
+con = duckdb.connect(config={"threads": 2, "memory_limit": "6GB"})
+con.execute("SET TimeZone = 'UTC'")
+t = time.perf_counter()
+con.execute(f'''
+COPY (
+  SELECT trim(LCLid) AS household_id, trim(stdorToU) AS tariff_group,
+         CAST(substr(trim(DateTime), 1, 19) AS TIMESTAMP) AS interval_start_utc,
+         TRY_CAST(trim(kwh) AS DOUBLE) AS energy_kwh,
+         CAST(timezone('Europe/London', CAST(substr(trim(DateTime), 1, 19) || '+00' AS TIMESTAMPTZ)) AS DATE)
+           AS local_date
+  FROM read_csv('{src}/*.csv', header = true, auto_detect = false, delim = ',', quote = '',
+                columns = {{'LCLid': 'VARCHAR', 'stdorToU': 'VARCHAR', 'DateTime': 'VARCHAR', 'kwh': 'VARCHAR'}})
+) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (local_date), OVERWRITE_OR_IGNORE true)
+''')
+print(time.perf_counter() - t)
+"""
+
+
+class RssSampler:
+    """Peak RSS of a process tree (driver side) and of standalone executor JVMs started during the run."""
+
+    def __init__(self, root_pid: int, since: float) -> None:
+        self.root = psutil.Process(root_pid)
+        self.since = since
+        self.peak_driver = 0
+        self.peak_executors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _executors(self) -> list[psutil.Process]:
+        out = []
+        for p in psutil.process_iter(["cmdline", "create_time"]):
+            try:
+                cmd = " ".join(p.info["cmdline"] or [])
+                if "CoarseGrainedExecutorBackend" in cmd and p.info["create_time"] >= self.since - 1:
+                    out.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    def _rss(self, procs) -> int:
+        total = 0
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                total += p.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        i = 0
+        executors: list[psutil.Process] = []
+        while not self._stop.is_set():
+            try:
+                tree = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            self.peak_driver = max(self.peak_driver, self._rss(tree))
+            if i % 8 == 0:
+                executors = self._executors()
+            self.peak_executors = max(self.peak_executors, self._rss(executors))
+            i += 1
+            time.sleep(0.25)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, RssSampler, str]:
+    t0 = time.time()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    with RssSampler(proc.pid, t0) as sampler:
+        output, _ = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{output[-4000:]}")
+    return seconds, sampler, output
+
+
+def choose_master(requested: str) -> tuple[str, str]:
+    """'auto': the standalone master if it answers and has 2 free cores, else local[2] (the machine is shared)."""
+    if requested != "auto":
+        return requested, "requested"
+    s = get_settings()
+    try:
+        with socket.create_connection(("127.0.0.1", s.spark_master_port), timeout=1):
+            pass
+        with urllib.request.urlopen(f"http://127.0.0.1:{s.spark_master_ui_port}/json/", timeout=2) as r:
+            state = json.load(r)
+        free = state.get("cores", 0) - state.get("coresused", 0)
+        if free >= 2:
+            return s.spark_master_url, "standalone master up with free cores"
+        return "local[2]", f"standalone master busy ({free} free cores)"
+    except OSError as exc:
+        return "local[2]", f"standalone master not reachable ({exc.__class__.__name__})"
+
+
+def generate(data: Path, rows: int, reuse: bool) -> dict:
+    days = 730
+    households = math.ceil(rows / (days * 48))
+    marker = data / "_generated.json"
+    if reuse and marker.is_file():
+        meta = json.loads(marker.read_text())
+        if meta["households"] == households:
+            return meta
+    shutil.rmtree(data, ignore_errors=True)
+    t = time.perf_counter()
+    cmd = [
+        sys.executable,
+        "-m",
+        "spark_jobs.generate",
+        "--out",
+        str(data),
+        "--households",
+        str(households),
+        "--start",
+        DAYS[0],
+        "--end",
+        DAYS[1],
+        "--seed",
+        "4",
+        "--rows-per-file",
+        "1000000",
+        "--truth",
+        str(data.parent / "truth.csv"),
+        "--no-enrolment",
+        "--overwrite",
+    ]
+    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, text=True)
+    files = sorted(p for p in data.iterdir() if p.suffix == ".csv")
+    meta = {
+        "households": households,
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+        "generate_seconds": round(time.perf_counter() - t, 1),
+    }
+    marker.write_text(json.dumps(meta))
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--work", type=Path, default=get_settings().state_dir / "bench" / "ingest")
+    p.add_argument("--master", default="auto")
+    p.add_argument("--reuse-data", action="store_true")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ingest.json")
+    args = p.parse_args(argv)
+    s = get_settings()
+    data, lake, duck_out = args.work / "landing", args.work / "lake", args.work / "duckdb_out"
+    args.work.mkdir(parents=True, exist_ok=True)
+    meta = generate(data, args.rows, args.reuse_data)
+    master, why = choose_master(args.master)
+    load_before = os.getloadavg()
+
+    shutil.rmtree(lake, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYSPARK_PYTHON": sys.executable}
+    memory = (
+        ["--driver-memory", s.spark_driver_memory]
+        if master.startswith("spark://")
+        else ["--driver-memory", s.spark_executor_memory]
+    )  # local mode: the driver JVM is the executor
+    spark_cmd = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master",
+        master,
+        *memory,
+        "--executor-memory",
+        s.spark_executor_memory,
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        str(REPO / "spark_jobs" / "ingest.py"),
+        "--input",
+        str(data),
+        "--lake",
+        str(lake),
+        "--run-id",
+        "bench",
+    ]
+    spark_s, spark_rss, _ = run_measured(spark_cmd, env)
+    report = json.loads((lake / "readings_halfhourly" / "_ingest_runs" / "bench.json").read_text())
+    rows_read = report["totals"]["rows_read"]
+
+    shutil.rmtree(duck_out, ignore_errors=True)
+    duck_s, duck_rss, duck_out_text = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, str(data), str(duck_out)])
+    duck_copy_s = float(duck_out_text.strip().splitlines()[-1])
+
+    rate = rows_read / spark_s
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "python": platform.python_version(),
+        },
+        "spark_master": master,
+        "spark_master_reason": why,
+        "input": {
+            "rows": rows_read,
+            "files": meta["files"],
+            "bytes": meta["bytes"],
+            "layout": "lcl_original",
+            "generator": "spark_jobs.generate (quirks on, no enrolment)",
+            "households": meta["households"],
+        },
+        "spark": {
+            "seconds_wall_incl_jvm_start": round(spark_s, 1),
+            "rows_per_second": round(rate),
+            "step_seconds": report.get("step_seconds"),
+            "peak_rss_driver_bytes": spark_rss.peak_driver,
+            "peak_rss_executors_bytes": spark_rss.peak_executors,
+            "accounting_totals": report["totals"],
+            "all_balanced": report["all_balanced"],
+            "extrapolated_seconds_167M": round(FULL_LCL_ROWS / rate),
+        },
+        "duckdb": {
+            "seconds_wall": round(duck_s, 1),
+            "seconds_copy": round(duck_copy_s, 1),
+            "rows_per_second": round(rows_read / duck_s),
+            "peak_rss_bytes": duck_rss.peak_driver,
+            "what": "read_csv (explicit VARCHAR columns) -> trim/cast/local_date -> Parquet zstd PARTITION_BY local_date,"
+            " 2 threads; no quarantine, dedup or accounting",
+        },
+        "ratio_spark_over_duckdb": round(spark_s / duck_s, 2),
+        "targets": {
+            "rows_per_second>=500k": rate >= TARGET_ROWS_PER_S,
+            "time<=1.5x_duckdb": spark_s <= TARGET_RATIO_VS_DUCKDB * duck_s,
+            "peak_rss<=8GB": max(spark_rss.peak_driver + spark_rss.peak_executors, duck_rss.peak_driver)
+            <= TARGET_RSS_BYTES,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    gb = 1024**3
+    print(f"master {master} ({why}); load before {load_before}")
+    print(
+        f"spark : {rows_read:,} rows in {spark_s:.1f}s = {rate:,.0f} rows/s; 167M rows ~ {FULL_LCL_ROWS / rate / 60:.1f} min;"
+        f" peak RSS driver {spark_rss.peak_driver / gb:.2f} GB, executors {spark_rss.peak_executors / gb:.2f} GB"
+    )
+    print(
+        f"duckdb: {duck_s:.1f}s = {rows_read / duck_s:,.0f} rows/s; peak RSS {duck_rss.peak_driver / gb:.2f} GB;"
+        f" spark/duckdb = {spark_s / duck_s:.2f}"
+    )
+    print(f"targets: {result['targets']}; written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
