@@ -1,0 +1,160 @@
+"""Benchmark of the analytics jobs (issue 7): wall time and peak RSS of each job on generated data.
+
+    python bench/bench_analytics.py [--sizes 100,300] [--target-households 5566] [--days 730]
+
+Data: spark_jobs.generate (LCL layout, injected anomalies) for 2 years, ingested with spark_jobs.ingest into a
+bench lake. Each job then runs as its own process (``python -m spark_jobs.<job>``, local[*] Spark) and the
+process tree (Python driver, JVM, Python workers) is sampled with psutil for peak RSS.
+
+The full 5,566 households x 2 years (~195 M readings) would take far more than 15 minutes of machine time to
+generate and ingest on the shared 2-core box, so the jobs are timed at ``--sizes`` households and the time is
+extrapolated to ``--target-households`` with a least-squares line t = a + b x households (fixed start-up cost plus
+per-household work; every job is a scan plus per-household aggregation, linear in households). Peak RSS is
+reported as measured at the largest size (the JVM heap is capped by configuration, so it does not grow linearly).
+The result JSON says which figures are measured and which are extrapolated, and the machine load during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "analytics.json"
+TARGET_SECONDS = 180
+
+
+def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
+    """Run ``cmd``; wall seconds and peak RSS (MiB) of the whole process tree, sampled every 0.2 s."""
+    t0 = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        root = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                procs = [root, *root.children(recursive=True)]
+                rss = 0
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
+    return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak / 2**20, 1)}
+
+
+def jobs(lake: Path, start: str, end: str) -> dict[str, list[str]]:
+    py = sys.executable
+    train_to = end
+    return {
+        "anomalies": [py, "-m", "spark_jobs.anomalies", "--lake", str(lake), "--detectors", "robust,kmeans"],
+        "segments": [
+            py,
+            "-m",
+            "spark_jobs.segments",
+            "--lake",
+            str(lake),
+            "--train-from",
+            start,
+            "--train-to",
+            train_to,
+        ],
+        "tariffs": [py, "-m", "spark_jobs.tariffs", "--lake", str(lake), "--from-date", start, "--to-date", end],
+        "neighbours": [py, "-m", "spark_jobs.neighbours", "--lake", str(lake), "--from-date", start, "--to-date", end],
+    }
+
+
+def prepare(work: Path, households: int, start: str, end: str, env: dict[str, str], seed: int) -> tuple[Path, dict]:
+    """Generate and ingest one size (reused when already there)."""
+    land, lake = work / f"land_{households}", work / f"lake_{households}"
+    facts = {}
+    if not (lake / "readings_halfhourly").is_dir():
+        shutil.rmtree(land, ignore_errors=True)
+        shutil.rmtree(lake, ignore_errors=True)
+        gen = [sys.executable, "-m", "spark_jobs.generate", "--out", str(land), "--households", str(households)]
+        gen += ["--start", start, "--end", end, "--seed", str(seed), "--truth", str(work / f"truth_{households}.csv")]
+        facts["generate"] = run_tree(gen + ["--overwrite"], env, work / f"generate_{households}.log")
+        ing = [sys.executable, "-m", "spark_jobs.ingest", "--input", str(land), "--lake", str(lake)]
+        facts["ingest"] = run_tree(ing, env, work / f"ingest_{households}.log")
+    return lake, facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,300", help="households per measured run, comma separated")
+    ap.add_argument("--target-households", type=int, default=5566)
+    ap.add_argument("--start", default="2012-01-01")
+    ap.add_argument("--end", default="2013-12-31")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--work-dir", type=Path, default=REPO / ".state" / "bench_analytics")
+    ap.add_argument("--output", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+
+    measured: dict[str, dict[int, dict]] = {}
+    data: dict[int, dict] = {}
+    load_before = os.getloadavg()
+    for n in sizes:
+        lake, facts = prepare(args.work_dir, n, args.start, args.end, env, args.seed)
+        data[n] = facts
+        for name, cmd in jobs(lake, args.start, args.end).items():
+            res = run_tree(cmd, env, args.work_dir / f"{name}_{n}.log")
+            measured.setdefault(name, {})[n] = res
+            print(
+                f"{name:12s} households={n:5d} {res['seconds']:8.1f} s  peak RSS {res['peak_rss_mib']:8.1f} MiB",
+                flush=True,
+            )
+
+    out = {
+        "machine": {"cpus": os.cpu_count(), "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
+        "data": {"start": args.start, "end": args.end, "sizes": sizes, "prepare": data},
+        "target_households": args.target_households,
+        "method": "measured at the sizes, extrapolated to the target with t = a + b x households (least squares)",
+        "jobs": {},
+    }
+    for name, by_size in measured.items():
+        xs = list(by_size)
+        ys = [by_size[x]["seconds"] for x in xs]
+        if len(xs) >= 2:
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+            b = max(b, 0.0)
+            a = my - b * mx
+        else:
+            a, b = 0.0, ys[0] / xs[0]
+        est = a + b * args.target_households
+        out["jobs"][name] = {
+            "measured": {str(k): v for k, v in by_size.items()},
+            "extrapolated_seconds_at_target": round(est, 1),
+            "fixed_seconds": round(a, 1),
+            "seconds_per_household": round(b, 4),
+            "peak_rss_mib_largest_run": by_size[max(xs)]["peak_rss_mib"],
+            "meets_3_min_target": est <= TARGET_SECONDS,
+        }
+        print(
+            f"{name:12s} extrapolated to {args.target_households} households: {est:8.1f} s (target {TARGET_SECONDS} s)"
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
