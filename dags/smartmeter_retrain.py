@@ -17,7 +17,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, chain
 
-from plugins.pipeline import DEFAULT_ARGS, INTERVAL_LAST_DAY, dataset_asset, gate, load_serving
+from plugins.pipeline import DEFAULT_ARGS, INTERVAL_LAST_DAY, dataset_asset, finish_run, gate, load_serving
 from plugins.spark import spark_job
 
 dag_id = Path(__file__).stem
@@ -48,4 +48,4 @@ with DAG(
     )
     g_segments = gate.override(task_id="gate_segments")("segments", INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
     load = load_serving(["forecast_metrics", "segments", "segment_profiles"], INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
-    chain(train, segments, g_segments, load)
+    chain(train, segments, g_segments, load, finish_run(["gate_segments"]))

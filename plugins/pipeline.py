@@ -106,6 +106,37 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
     return counts
 
 
+@task(trigger_rule="none_failed")
+def finish_run(gate_ids: list[str]) -> dict[str, Any]:
+    """Marks the run successful in ``pipeline_runs`` with the row counts each gate validated and the load counts
+    (failures are recorded by the task callbacks, since no task after a failure runs)."""
+    from datetime import UTC, datetime
+
+    from plugins.callbacks import _upsert_run
+
+    ctx = get_current_context()
+    ti = ctx["ti"]
+    rows = {}
+    for gate_id in gate_ids:
+        summary = ti.xcom_pull(task_ids=gate_id)
+        if summary:
+            rows[gate_id.removeprefix("gate_")] = summary.get("rows_validated")
+    loaded = ti.xcom_pull(task_ids="load_serving") or {}
+    docs = {name: c.get("read") for name, c in loaded.items() if isinstance(c, dict) and "read" in c}
+    dag_run = ctx["dag_run"]
+    started = getattr(dag_run, "start_date", None)
+    ended = datetime.now(UTC)
+    fields = {
+        "status": "success",
+        "ended_at": ended,
+        "duration_s": round((ended - started).total_seconds(), 1) if started else None,
+        "rows_validated": rows,
+        "documents_loaded": docs,
+    }
+    _upsert_run(ti.dag_id, ti.run_id, fields)
+    return fields | {"ended_at": ended.isoformat()}
+
+
 @task.sensor(poke_interval=60, timeout=timedelta(hours=20).total_seconds(), mode="reschedule")
 def wait_for_landing(folder: str) -> PokeReturnValue:
     """The day's files arrive in ``<landing>/<YYYY-MM-DD>/``; wait for at least one CSV (plain or gzip)."""
@@ -187,6 +218,8 @@ def stage_graph(
     load_head, _ = guarded("load", load)
     for upstream in (g_forecasts, g_anomalies, tariffs, neighbours):
         upstream >> load_head
+    gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies]
+    load >> finish_run.override(task_id="finish_run")([g.operator.task_id for g in gates])
     return head, load
 
 
