@@ -96,9 +96,46 @@ def trailing_quantiles(values: np.ndarray, qs: tuple[float, ...], window: int, s
         val = v_lo + (v_hi - v_lo) * (pos - lo)
         val[count < min_count] = np.nan
         out[i] = val
-    flat = pd.DataFrame(out.transpose(1, 0, 2).reshape(windows.shape[0], -1)).ffill().bfill().to_numpy()
+    flat = _fill_down_up(out.transpose(1, 0, 2).reshape(windows.shape[0], -1))
     held = flat.reshape(windows.shape[0], len(qs), c).transpose(1, 0, 2)
     return held[:, np.arange(d) // step, :]
+
+
+def _fill_down_up(a: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN rows per column, then back-fill the leading ones (pandas ffill().bfill() without pandas)."""
+    n = a.shape[0]
+    ok = ~np.isnan(a)
+    idx = np.where(ok, np.arange(n)[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    down = np.take_along_axis(a, idx, axis=0)
+    first = np.where(ok.any(axis=0), ok.argmax(axis=0), 0)
+    lead = np.arange(n)[:, None] < first[None, :]
+    return np.where(lead, a[first, np.arange(a.shape[1])][None, :], down)
+
+
+def _nanmedian_last(a: np.ndarray, min_count: int) -> np.ndarray:
+    """Median over the last axis ignoring NaN (sort puts NaN last); NaN with fewer than ``min_count`` values."""
+    s = np.sort(a, axis=-1)
+    n = np.sum(~np.isnan(a), axis=-1)
+    lo = np.maximum((n - 1) // 2, 0)
+    hi = np.maximum(n // 2, 0)
+    v = 0.5 * (np.take_along_axis(s, lo[..., None], -1)[..., 0] + np.take_along_axis(s, hi[..., None], -1)[..., 0])
+    return np.where(n >= max(min_count, 1), v, np.nan)
+
+
+def _centred_nanmean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Centred rolling mean over rows ignoring NaN rows (cumulative sums instead of pandas rolling)."""
+    ok = ~np.isnan(a)
+    csum = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(np.where(ok, a, 0.0), axis=0)])
+    ccnt = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(ok, axis=0)])
+    n = a.shape[0]
+    half = window // 2
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) + (window - half), 0, n)
+    total = csum[hi] - csum[lo]
+    count = ccnt[hi] - ccnt[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count >= min_count, total / count, np.nan)
 
 
 def _robust_z(x: np.ndarray, fit_mask: np.ndarray, floor: float) -> np.ndarray:
@@ -224,7 +261,7 @@ def _detect(
         # Sustained high: an appliance left on lifts the MEDIAN half hour, which appliance bursts cannot.
         halves = resid.reshape(n_days, 2, SLOTS // 2)
         with np.errstate(all="ignore"):
-            blk = np.where(np.sum(~np.isnan(halves), axis=2) >= SLOTS // 4, np.nanmedian(halves, axis=2), np.nan)
+            blk = _nanmedian_last(halves, min_count=SLOTS // 4)
         blk = blk - _heating_slope(blk, heat, normal) * heat[:, None]
         z_blk = _robust_z(blk, np.repeat(normal[:, None], 2, axis=1), 0.02)
         with np.errstate(invalid="ignore"):
@@ -252,7 +289,7 @@ def _detect(
             shape = bins / bins.sum(axis=1, keepdims=True)
             ref_shape = ref_bins / ref_bins.sum(axis=1, keepdims=True)
         shape[~(valid & ~near_zero & ~high)] = np.nan
-        week = pd.DataFrame(shape).rolling(p.shift_window_days, center=True, min_periods=3).mean().to_numpy()
+        week = _centred_nanmean(shape, p.shift_window_days, min_count=3)
         l1 = 0.5 * np.sum(np.abs(week - ref_shape), axis=1)
         z_shape = _robust_z(l1, valid & ~excluded, 0.01)
         with np.errstate(invalid="ignore"):
