@@ -1,0 +1,146 @@
+"""Quantile gradient boosting with conformal calibration, and versioned model artifacts.
+
+Why this design:
+- scikit-learn ``HistGradientBoostingRegressor(loss="quantile")`` gives P10/P50/P90 directly; Spark ML's GBT has
+  no quantile loss, so it cannot produce the intervals the issue asks for.
+- Raw quantile models under-cover out of sample. We calibrate them with normalised conformalised quantile
+  regression (CQR): on days the model did not fit, score_i = max(q10 - y, y - q90) / (q90 - q10), and the
+  interval becomes [q10 - a w, q90 + a w] with a = the 80 % empirical quantile of recent scores.
+  "Recent" = the held-out calibration slice at the end of the training window, rolled forward day by day with
+  the scores of forecast days whose actuals are already known at issue time (the day before), so the width
+  follows the seasons without ever looking at the target day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+QUANTILES = (0.1, 0.5, 0.9)
+COVERAGE_TARGET = 0.8
+# One OpenMP thread: on a shared 2-core box, HGB's OpenMP spin-waiting under oversubscription made a fit 30x slower
+# (30 s vs 0.9 s measured at load average 12); one thread loses little when the machine is idle.
+OMP_THREADS = 1
+HGB_PARAMS = {
+    "max_iter": 150,
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+    "random_state": 0,
+}
+
+
+@dataclass
+class QuantileModel:
+    """Three HGB quantile regressors on normalised targets (kWh / the series' recent level)."""
+
+    feature_names: list[str]
+    params: dict = field(default_factory=lambda: dict(HGB_PARAMS))
+    models: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
+        assert X.shape[1] == len(self.feature_names), "feature matrix does not match feature_names"
+        with threadpool_limits(limits=OMP_THREADS, user_api="openmp"):
+            for q in QUANTILES:
+                self.models[q] = HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.params).fit(X, y)
+        return self
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """(n, 3) sorted quantiles, so they never cross."""
+        if len(X) == 0:
+            return np.zeros((0, 3))
+        with threadpool_limits(limits=OMP_THREADS, user_api="openmp"):
+            out = np.column_stack([self.models[q].predict(X) for q in QUANTILES])
+        return np.sort(out, axis=1)
+
+
+def conformity_scores(q: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Normalised CQR score: how far outside (positive) or inside (negative) the raw interval y falls, in widths."""
+    width = np.maximum(q[:, 2] - q[:, 0], 1e-6)
+    return np.maximum(q[:, 0] - y, y - q[:, 2]) / width
+
+
+def conformal_level(n: int, target: float = COVERAGE_TARGET) -> float:
+    """Finite-sample corrected quantile level ceil((n+1) target) / n, capped at 1."""
+    return min(1.0, math.ceil((n + 1) * target) / max(n, 1))
+
+
+def rolling_adjustment(
+    score_days: np.ndarray,
+    scores: np.ndarray,
+    target_days: np.ndarray,
+    window_days: int,
+    max_per_day: int = 4000,
+    seed: int = 0,
+) -> dict:
+    """Adjustment ``a`` for each target day from the scores of days in [D - window, D - 1] (never day D itself).
+
+    Days with many scores (half-hourly tasks) are subsampled to ``max_per_day`` so each day weighs alike and
+    the quantile stays cheap.
+    """
+    rng = np.random.default_rng(seed)
+    score_days = np.asarray(score_days, dtype="datetime64[D]")
+    by_day: dict = {}
+    for day in np.unique(score_days):
+        s = scores[score_days == day]
+        s = s[np.isfinite(s)]
+        if s.size > max_per_day:
+            s = rng.choice(s, max_per_day, replace=False)
+        by_day[day] = s
+    days_sorted = np.array(sorted(by_day), dtype="datetime64[D]")
+    out = {}
+    for d in np.unique(np.asarray(target_days, dtype="datetime64[D]")):
+        lo = np.searchsorted(days_sorted, d - np.timedelta64(window_days, "D"))
+        hi = np.searchsorted(days_sorted, d)
+        pool = [by_day[x] for x in days_sorted[lo:hi]]
+        pool = np.concatenate(pool) if pool else np.array([])
+        out[d] = float(np.quantile(pool, conformal_level(pool.size))) if pool.size else 0.0
+    return out
+
+
+def calibrated_interval(q: np.ndarray, adjustment: np.ndarray) -> np.ndarray:
+    """Apply per-row adjustments; clip so 0 <= p10 <= p50 <= p90."""
+    width = np.maximum(q[:, 2] - q[:, 0], 1e-6)
+    p10 = q[:, 0] - adjustment * width
+    p90 = q[:, 2] + adjustment * width
+    p50 = np.maximum(q[:, 1], 0.0)
+    p10 = np.clip(p10, 0.0, p50)
+    p90 = np.maximum(p90, p50)
+    return np.column_stack([p10, p50, p90])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Artifacts: <models_dir>/<task>/<version>/model.joblib + meta.json, and <models_dir>/<task>/LATEST
+# ---------------------------------------------------------------------------------------------------------------
+def version_for(train_end: dt.date) -> str:
+    return f"train_{train_end.isoformat()}"
+
+
+def save_model(model: QuantileModel, models_dir: Path, task: str, version: str, make_latest: bool = True) -> Path:
+    folder = Path(models_dir) / task / version
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    (folder / "meta.json").write_text(json.dumps(model.meta, indent=2, default=str))
+    if make_latest:
+        tmp = folder.parent / "LATEST.tmp"
+        tmp.write_text(version + "\n")
+        tmp.replace(folder.parent / "LATEST")
+    return folder
+
+
+def load_model(models_dir: Path, task: str, version: str | None = None) -> tuple[QuantileModel, str]:
+    base = Path(models_dir) / task
+    if version is None:
+        version = (base / "LATEST").read_text().strip()
+    return joblib.load(base / version / "model.joblib"), version
