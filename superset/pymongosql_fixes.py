@@ -13,6 +13,11 @@ fetched rows. Three gaps in 0.7.4 break real dashboards, so this module replaces
    pipeline. Here it runs the pipeline. The household drill-down needs it: FerretDB (SQLite handler) pushes only
    an ``_id`` equality down to SQLite, so a household's days live in one document keyed by household id and the
    pipeline ``$match``es that ``_id`` and ``$unwind``s them, instead of scanning millions of daily documents.
+
+Also, the dialect lists schemas with ``listDatabases``, for which FerretDB computes the size of every database on
+the server (even with ``nameOnly``): with a few million documents loaded that took minutes and stalled the
+dashboard import (Superset lists schemas to set permissions). Superset only needs the serving database, so the
+dialect reports the connection's own database.
 """
 
 from __future__ import annotations
@@ -121,11 +126,18 @@ def _execute(self: Any, context: Any, connection: Any, parameters: Any = None) -
         query_db.close()
 
 
+def _schema_names(self: Any, connection: Any, **kwargs: Any) -> list[str]:
+    """Only the database named in the URI (see the module docstring)."""
+    return [connection.connection.database.name]
+
+
 def apply() -> None:
-    """Replace SupersetExecution.execute (idempotent)."""
+    """Replace SupersetExecution.execute and the dialect's schema listing (idempotent)."""
+    from pymongosql.sqlalchemy_mongodb.sqlalchemy_dialect import PyMongoSQLDialect
     from pymongosql.superset_mongodb.executor import SupersetExecution
 
     if getattr(SupersetExecution.execute, "_smartmeter_fix", False):
         return
     _execute._smartmeter_fix = True  # type: ignore[attr-defined]
     SupersetExecution.execute = _execute
+    PyMongoSQLDialect.get_schema_names = _schema_names

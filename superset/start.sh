@@ -30,8 +30,12 @@ healthy() { curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; }
 [ -n "${SUPERSET_ADMIN_PASSWORD:-}" ] || die "SUPERSET_ADMIN_PASSWORD is not set; refusing to start"
 
 if alive; then say "$NAME already running (pid $(cat "$PIDF")) on http://127.0.0.1:$PORT"; exit 0; fi
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null \
-  && die "port $PORT is taken by another process; free it ('ss -ltnp | grep :$PORT') or set SMARTMETER_SUPERSET_PORT"
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  owner="$(ss -ltnpH "sport = :$PORT" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)".*/\1/p' | head -n1)"
+  # FerretDB 1.x serves its debug page on 127.0.0.1:8088 unless started with --debug-addr
+  [ "$owner" = "ferretdb" ] && die "port $PORT is taken by FerretDB's debug listener; start FerretDB with --debug-addr=127.0.0.1:8089 or set SMARTMETER_SUPERSET_PORT"
+  die "port $PORT is taken by ${owner:-another process}; free it ('ss -ltnp | grep :$PORT') or set SMARTMETER_SUPERSET_PORT"
+fi
 
 # Superset's venv must not see the pipeline's packages (PYTHONPATH from env.sh points at the repo).
 unset PYTHONPATH
