@@ -40,8 +40,10 @@ class Design:
     baselines: dict[str, np.ndarray]
 
     def subset(self, mask: np.ndarray) -> Design:
+        """Rows by boolean mask or integer positions."""
+        mask = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
         return Design(
-            self.keys[mask].reset_index(drop=True),
+            self.keys.iloc[mask].reset_index(drop=True),
             self.X[mask],
             self.scale[mask],
             self.y_kwh[mask],

@@ -1,0 +1,147 @@
+"""Forecasting core: no input after the training end, honest rolling calibration, metrics, folds, artifacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spark_jobs import forecast
+from spark_jobs.features import FEATURE_COLUMNS
+from spark_jobs.forecasting import model as qm
+from spark_jobs.forecasting import tasks as T
+from spark_jobs.forecasting.metrics import mase_scale, point_metrics
+from spark_jobs.forecasting.synthetic import readings_frame
+
+POISON = 1e6
+
+
+def _cube(readings: pd.DataFrame, first: dt.date, last: dt.date) -> T.Cube:
+    wide = readings.pivot_table(index=["household_id", "local_date"], columns="halfhour_local", values="energy_kwh")
+    wide.columns = [f"hh_{h}" for h in wide.columns]
+    wide = wide.reset_index().rename(columns={"household_id": "series_id"})
+    return T.cube_from_wide(wide, "series_id", None, {"SYN000002"}, first, last)
+
+
+def _hh_task(readings: pd.DataFrame, first: dt.date, last: dt.date) -> forecast.HalfHourlyTask:
+    cube = _cube(readings, first, last)
+    ctx = pd.DataFrame({"local_date": cube.days})
+    for c in T.HH_CONTEXT_COLUMNS:
+        ctx[c] = 0.0
+    ctx["dow_sin"] = np.sin(2 * np.pi * pd.DatetimeIndex(cube.days).dayofweek / 7)
+    band = np.zeros((len(cube.days), 48), np.float32)
+    return forecast.HalfHourlyTask(cube, ctx, band, "household_halfhourly", with_mape=False)
+
+
+def _daily_features(n_households: int, first: dt.date, days: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    dates = np.arange(np.datetime64(first), np.datetime64(first) + days)
+    idx = pd.MultiIndex.from_product([[f"H{i}" for i in range(n_households)], dates], names=["household_id", "local_date"])
+    f = pd.DataFrame(rng.uniform(5, 15, size=(len(idx), len(FEATURE_COLUMNS))), index=idx, columns=FEATURE_COLUMNS)
+    f["roll28_valid_days"] = 28
+    f = f.reset_index()
+    f["local_date"] = f["local_date"].values.astype("datetime64[D]")
+    labels = f[["household_id", "local_date"]].copy()
+    labels["energy_kwh"] = f["lag_7d_kwh"] * 0.5 + f["roll7_mean_kwh"] * 0.5 + rng.normal(0, 1, len(f))
+    labels["completeness"] = 1.0
+    return f, labels
+
+
+def test_training_on_data_ending_at_t_uses_no_input_after_t(tmp_path):
+    """Every model input (feature rows, targets, calibration) is dated <= T; poisoning everything after T
+    changes nothing in the fitted model, while poisoning a day before T does (so the check can fail)."""
+    T_end = dt.date(2013, 3, 31)
+    readings = readings_frame(n_households=4, start=dt.date(2013, 1, 1), days=110, seed=2)
+    poisoned = readings.copy()
+    after = pd.to_datetime(poisoned["interval_start_utc"]) >= pd.Timestamp("2013-04-01", tz="UTC")
+    poisoned.loc[after, "energy_kwh"] = POISON
+    truncated = readings[~after]
+    probe = _hh_task(readings, dt.date(2013, 1, 1), dt.date(2013, 4, 19)).design(dt.date(2013, 4, 1), dt.date(2013, 4, 19))
+
+    fitted = {}
+    for label, data in (("poisoned", poisoned), ("truncated", truncated)):
+        task = _hh_task(data, dt.date(2013, 1, 1), dt.date(2013, 4, 19))
+        model, fit = forecast.fit_calibrated(task, T_end, dt.date(2013, 1, 1), cal_days=14)
+        assert fit.days.max() <= np.datetime64(T_end)
+        assert np.nanmax(np.abs(fit.X)) < 1e3 and np.nanmax(fit.y_kwh) < 1e3
+        assert np.datetime64(model.meta["max_input_date"]) <= np.datetime64(T_end)
+        assert max(model.meta["calibration_scores"]["days"]) <= str(T_end)
+        assert max(abs(s) for s in model.meta["calibration_scores"]["scores"]) < 1e3
+        fitted[label] = model.predict_raw(probe.X)
+    np.testing.assert_array_equal(fitted["poisoned"], fitted["truncated"])
+
+    before = readings.copy()
+    before.loc[pd.to_datetime(before["local_date"]) == pd.Timestamp("2013-03-01"), "energy_kwh"] *= 5
+    model_b, _ = forecast.fit_calibrated(_hh_task(before, dt.date(2013, 1, 1), dt.date(2013, 4, 19)), T_end, dt.date(2013, 1, 1), 14)
+    assert not np.array_equal(model_b.predict_raw(probe.X), fitted["truncated"])
+
+    # Daily task: rows after T (poisoned features and labels) never reach the fit.
+    feats, labels = _daily_features(5, dt.date(2013, 1, 1), 120)
+    late = feats["local_date"] > np.datetime64(T_end)
+    bad_feats, bad_labels = feats.copy(), labels.copy()
+    bad_feats.loc[late, FEATURE_COLUMNS] = POISON
+    bad_labels.loc[late, "energy_kwh"] = POISON
+    m1, fit1 = forecast.fit_calibrated(forecast.DailyTask(bad_feats, bad_labels), T_end, None, 28)
+    m2, _ = forecast.fit_calibrated(forecast.DailyTask(feats[~late], labels[~late]), T_end, None, 28)
+    assert fit1.days.max() <= np.datetime64(T_end) and np.nanmax(np.abs(fit1.X[:, :-1])) < 1e3
+    X_probe = T.daily_design(feats[late], labels[late]).X
+    np.testing.assert_array_equal(m1.predict_raw(X_probe), m2.predict_raw(X_probe))
+
+
+def test_rolling_calibration_uses_only_earlier_days_and_hits_80_percent():
+    rng = np.random.default_rng(0)
+    days = np.repeat(np.arange(np.datetime64("2013-01-01"), np.datetime64("2013-03-01")), 200)
+    scores = rng.normal(size=days.size)
+    adj = qm.rolling_adjustment(days, scores, np.array(["2013-02-10"], "datetime64[D]"), 28)
+    changed = scores.copy()
+    changed[days >= np.datetime64("2013-02-10")] += 100  # the target day and later must not matter
+    assert qm.rolling_adjustment(days, changed, np.array(["2013-02-10"], "datetime64[D]"), 28) == adj
+    changed[days == np.datetime64("2013-02-09")] += 100  # the day before does
+    assert qm.rolling_adjustment(days, changed, np.array(["2013-02-10"], "datetime64[D]"), 28) != adj
+
+    # Raw quantiles far too narrow; calibration on past scores restores ~80 % coverage on new data.
+    y = rng.normal(10, 2, 20000)
+    q = np.column_stack([np.full_like(y, 9.5), np.full_like(y, 10), np.full_like(y, 10.5)])
+    a = qm.rolling_adjustment(np.full(10000, np.datetime64("2013-01-01")), qm.conformity_scores(q[:10000], y[:10000]), np.array(["2013-01-02"], "datetime64[D]"), 28)
+    p = qm.calibrated_interval(q[10000:], np.full(10000, a[np.datetime64("2013-01-02")]))
+    cover = np.mean((y[10000:] >= p[:, 0]) & (y[10000:] <= p[:, 2]))
+    assert 0.78 <= cover <= 0.82
+    assert (p[:, 0] <= p[:, 1]).all() and (p[:, 1] <= p[:, 2]).all() and (p >= 0).all()
+
+
+def test_metrics_by_hand():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    m = point_metrics(y, np.array([1.0, 2.0, 3.0, 6.0]), mase_scale_kwh=1.0, p10=y - 1, p90=np.array([2, 3, 4, 4.5]), with_mape=True)
+    assert m["mae_kwh"] == 0.5 and m["rmse_kwh"] == 1.0 and m["mase"] == 0.5
+    assert m["r2"] == pytest.approx(1 - 4 / 5) and m["mape_pct"] == pytest.approx(12.5)
+    assert m["coverage_p10_p90"] == 1.0
+    assert mase_scale(np.array([2.0, 4.0, np.nan]), np.array([1.0, 1.0, 1.0])) == 2.0
+
+
+def test_folds_expand_and_tile_the_test_period():
+    folds = forecast.make_folds(dt.date(2013, 9, 30), dt.date(2013, 12, 31), 3)
+    assert folds[0] == (dt.date(2013, 9, 30), dt.date(2013, 10, 1), dt.date(2013, 10, 31))
+    assert folds[-1][2] == dt.date(2013, 12, 31)
+    for (o1, _, e1), (o2, s2, _) in zip(folds, folds[1:], strict=False):
+        assert o2 == e1 and s2 == e1 + dt.timedelta(days=1) and o2 > o1
+
+
+def test_backtest_writes_versioned_models_and_reports_short_history(tmp_path):
+    readings = readings_frame(n_households=3, start=dt.date(2013, 1, 1), days=100, seed=4)
+    late_joiner = readings_frame(n_households=1, start=dt.date(2013, 3, 25), days=16, seed=5)
+    late_joiner["household_id"] = "LATE01"
+    task = _hh_task(pd.concat([readings, late_joiner]), dt.date(2013, 1, 1), dt.date(2013, 4, 10))
+    fc, rows, report = forecast.backtest(
+        {"household_halfhourly": task}, dt.date(2013, 3, 20), dt.date(2013, 4, 9), 2, tmp_path, "Europe/London", "t"
+    )
+    assert (tmp_path / "household_halfhourly" / "train_2013-03-20" / "model.joblib").exists()
+    assert (tmp_path / "household_halfhourly" / "train_2013-03-30" / "meta.json").exists()
+    bad = report["tasks"]["household_halfhourly"]["bad_input"]["insufficient_history"]
+    assert bad["households_never_forecast_ids"] == ["LATE01"] and bad["households_never_forecast"] == 1
+    assert set(fc["model"]) == set(forecast.MODELS) and "LATE01" not in set(fc["series_id"])
+    assert {r["fold"] for r in rows} == {"1", "2", "overall"}
+    hgb = fc[fc["model"] == T.MODEL_NAME]
+    assert (hgb["p10_kwh"] <= hgb["p50_kwh"]).all() and (hgb["p50_kwh"] <= hgb["p90_kwh"]).all()
+    assert hgb["target_time_utc"].min() >= pd.Timestamp("2013-03-21", tz="UTC")
