@@ -46,9 +46,9 @@ with DAG(
     tags=["smartmeter", "daily", "spark", "gx"],
     params={
         "stages": Param(
-            list(STAGES),
+            [s for s in STAGES if s != "segments"],
             type="array",
-            items={"type": "string", "enum": list(STAGES)},
+            items={"type": "string", "enum": [s for s in STAGES if s != "segments"]},
             title="Stages to run",
             description="All by default; a backfill may rerun only some (e.g. ingest, aggregate, load).",
         ),
@@ -65,7 +65,7 @@ with DAG(
         first_day=INTERVAL_FIRST_DAY,
         last_day=INTERVAL_LAST_DAY,
         input_path=landing,
-        forecast_args=["predict", "--date", DAY_AFTER_INTERVAL],
+        forecast_jobs=[("forecast", ["predict", "--date", DAY_AFTER_INTERVAL])],
         forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
         selectable=True,
     )

@@ -4,7 +4,9 @@
 Trigger from the UI with the form: point it at the full Low Carbon London files (the 168
 `LCL-June2015v2_*.csv` partition files or `CC_LCL-FullData.csv`, plain or gzip), the Kaggle
 `halfhourly_dataset` files, or any folder of files in the same layout. It runs the same stages as the daily DAG
-over the whole date range, then backtests and versions the forecasting model on it.
+over the whole date range, refits the household segments, backtests the forecasting models (rolling origin,
+against the naive baselines) and retrains them on the whole range as a new model version. Untick
+`forecast` to keep the current models.
 
 The default input is the real sample household shipped beside the repository, so a plain trigger is a real
 end-to-end run. Untick stages in the form to rerun only part of the pipeline; every stage overwrites exactly
@@ -50,10 +52,13 @@ with DAG(
             title="Stages to run",
             description="Untick a stage to skip it; the others still run in order.",
         ),
-        "full_retrain": Param(
-            True,
-            type="boolean",
-            title="Backtest and retrain the forecasting model on this range",
+        "backtest_train_end": Param(
+            "2013-09-30",
+            type="string",
+            format="date",
+            title="Backtest: end of the first training window",
+            description="Rolling-origin folds start after this day and end at the last day; then the models are "
+            "retrained on the whole range and become the version the daily DAG uses.",
         ),
     },
 ):
@@ -61,14 +66,11 @@ with DAG(
         first_day=FIRST,
         last_day=LAST,
         input_path="{{ params.input }}",
-        forecast_args=[
-            "backtest",
-            "--from-date",
-            FIRST,
-            "--to-date",
-            LAST,
-            "{{ '--retrain' if params.full_retrain else '--no-retrain' }}",
+        forecast_jobs=[
+            ("forecast_backtest", ["backtest", "--train-end", "{{ params.backtest_train_end }}", "--test-end", LAST]),
+            ("forecast_train", ["train", "--train-end", LAST]),
         ],
         forecast_days=(FIRST, LAST),
+        fit_segments=True,
         selectable=True,
     )

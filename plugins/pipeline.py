@@ -34,7 +34,7 @@ INTERVAL_LAST_DAY = (
 )
 DAY_AFTER_INTERVAL = "{{ data_interval_end.in_timezone('Europe/London').strftime('%Y-%m-%d') }}"
 
-STAGES = ("ingest", "aggregate", "features", "forecast", "anomalies", "tariffs", "neighbours", "load")
+STAGES = ("ingest", "aggregate", "features", "segments", "forecast", "anomalies", "tariffs", "neighbours", "load")
 
 
 def dataset_asset(name: str) -> Asset:
@@ -155,30 +155,34 @@ def stage_graph(
     first_day: str,
     last_day: str,
     input_path: str,
-    forecast_args: list[str],
+    forecast_jobs: list[tuple[str, list[str]]],
     forecast_days: tuple[str, str],
+    fit_segments: bool = False,
     selectable: bool = False,
 ):
-    """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs+neighbours → gates → load.
+    """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs / neighbours → gates →
+    load → finish.
 
-    With ``selectable`` every stage is preceded by a guard that skips it unless the run's ``stages`` param names
-    it; the guards run whatever happened before them (``none_failed``), so skipping one stage skips only it.
+    ``forecast_jobs`` are (task_id, args) of ``spark_jobs/forecast.py`` run in order (the daily DAG predicts; the
+    history DAG backtests, then trains). ``fit_segments`` refits the household segments on the range before the
+    neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` every stage is preceded by a
+    guard that skips it unless the run's ``stages`` param names it; guards run whatever happened before them
+    (``none_failed``), so skipping one stage skips only that stage and its gate.
     """
-    run_id = "{{ run_id }}"
     window = ["--from-date", first_day, "--to-date", last_day]
 
-    def guarded(stage: str, first, last=None):
-        """Put a guard before ``first`` (and return the task that downstream work hangs off)."""
+    def entry(stage: str, first):
+        """The task a stage is entered by: its guard when stages are selectable, else its first task."""
         if not selectable:
-            return first, last or first
+            return first
         guard = stage_selected.override(task_id=f"select_{stage}")(stage)
         guard >> first
-        return guard, last or first
+        return guard
 
     ingest = spark_job(
         "ingest",
         "ingest",
-        ["--input", input_path, *window, "--run-id", run_id],
+        ["--input", input_path, *window, "--run-id", "{{ run_id }}"],
         outlets=[dataset_asset("readings_halfhourly"), dataset_asset("ingest_accounting")],
     )
     g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)
@@ -188,37 +192,53 @@ def stage_graph(
     g_daily = gate.override(task_id="gate_household_daily")("household_daily", first_day, last_day)
     features = spark_job("features", "features", window, outlets=[dataset_asset("household_daily_features")])
     g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
-    forecast = spark_job("forecast", "forecast", forecast_args, outlets=[dataset_asset("forecasts")])
+    forecasts = [
+        spark_job(task_id, "forecast", args, outlets=[dataset_asset("forecasts"), dataset_asset("forecast_metrics")])
+        for task_id, args in forecast_jobs
+    ]
     g_forecasts = gate.override(task_id="gate_forecasts")("forecasts", *forecast_days)
     anomalies = spark_job("anomalies", "anomalies", window, outlets=[dataset_asset("anomalies")])
     g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
     tariffs = spark_job("tariffs", "tariffs", window, outlets=[dataset_asset("tariff_comparison_monthly")])
+    g_tariffs = gate.override(task_id="gate_tariff_comparison_monthly")(
+        "tariff_comparison_monthly", first_day, last_day
+    )
     neighbours = spark_job("neighbours", "neighbours", window, outlets=[dataset_asset("neighbour_comparison_monthly")])
     load = load_serving(SERVING_DATASETS, first_day, last_day)
+    gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies, g_tariffs]
 
-    head, tail = guarded("ingest", ingest)
-    chain(ingest, g_readings)
-    steps = [
-        guarded("aggregate", aggregate),
-        guarded("features", features),
-    ]
-    chain(g_readings, steps[0][0])
-    chain(aggregate, g_daily, steps[1][0])
+    head = entry("ingest", ingest)
+    chain(ingest, g_readings, entry("aggregate", aggregate))
+    chain(aggregate, g_daily, entry("features", features))
     chain(features, g_features)
-    branches = [
-        guarded("forecast", forecast),
-        guarded("anomalies", anomalies),
-        guarded("tariffs", tariffs),
-        guarded("neighbours", neighbours),
-    ]
-    for first, _ in branches:
-        g_features >> first
-    chain(forecast, g_forecasts)
+    chain(g_features, entry("forecast", forecasts[0]))
+    chain(*forecasts, g_forecasts)
+    chain(g_features, entry("anomalies", anomalies))
     chain(anomalies, g_anomalies)
-    load_head, _ = guarded("load", load)
-    for upstream in (g_forecasts, g_anomalies, tariffs, neighbours):
-        upstream >> load_head
-    gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies]
+    chain(g_features, entry("tariffs", tariffs))
+    chain(tariffs, g_tariffs)
+    before_neighbours = [g_features]
+    if fit_segments:
+        segments = spark_job(
+            "segments",
+            "segments",
+            ["--train-from", first_day, "--train-to", last_day],
+            outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
+        )
+        g_segments = gate.override(task_id="gate_segments")("segments", first_day, last_day)
+        chain(g_daily, entry("segments", segments))
+        chain(segments, g_segments)
+        before_neighbours = [g_features, g_segments]
+        gates.append(g_segments)
+    neighbours_entry = entry("neighbours", neighbours)
+    if selectable:
+        # Enter neighbours after its inputs, skipped or not, so it never runs on a half-written segmentation.
+        neighbours_entry.operator.trigger_rule = "none_failed"
+    for upstream in before_neighbours:
+        upstream >> neighbours_entry
+    load_entry = entry("load", load)
+    for upstream in (g_forecasts, g_anomalies, g_tariffs, neighbours):
+        upstream >> load_entry
     load >> finish_run.override(task_id="finish_run")([g.operator.task_id for g in gates])
     return head, load
 

@@ -40,7 +40,7 @@ python -m spark_jobs.generate --out "$DEMO/history" --households "$HOUSEHOLDS" -
 
 airflow dags reserialize >/dev/null 2>&1 || true
 for d in smartmeter_history smartmeter_daily smartmeter_retrain smartmeter_demo_data; do airflow dags unpause "$d" >/dev/null; done
-conf="{\"input\": \"$DEMO/history\", \"from_date\": \"$FIRST\", \"to_date\": \"$LAST\", \"full_retrain\": true}"
+conf="{\"input\": \"$DEMO/history\", \"from_date\": \"$FIRST\", \"to_date\": \"$LAST\", \"backtest_train_end\": \"${DEMO_BACKTEST_FROM:-2013-02-28}\"}"
 run_id="demo_history_$(date +%Y%m%dT%H%M%S)"
 echo "demo: triggering smartmeter_history ($run_id)"
 airflow dags trigger smartmeter_history --run-id "$run_id" --conf "$conf" >/dev/null

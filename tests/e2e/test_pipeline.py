@@ -77,7 +77,7 @@ def history(stack, mongo):
             "--overwrite",
         ]
     )
-    conf = {"input": str(folder), "from_date": HISTORY[0], "to_date": HISTORY[1], "full_retrain": True}
+    conf = {"input": str(folder), "from_date": HISTORY[0], "to_date": HISTORY[1], "backtest_train_end": "2013-02-07"}
     run(["airflow", "dags", "test", "smartmeter_history", "--conf", json.dumps(conf)], timeout=2400)
     latest = sorted(dag_runs("smartmeter_history"), key=lambda r: r["start_date"] or "")[-1]
     return latest["run_id"]
