@@ -11,11 +11,16 @@ How a load works (the same code path on FerretDB v1 and on MongoDB):
 3. New documents are inserted beside the committed ones (``insert_many`` batches of 10k, ``ordered=False``),
    with deterministic ``_id``s: 8 bytes from the hash of ``_load_id`` + a 4-byte row ordinal. Any version of a
    slice is therefore a contiguous ``_id`` range that can be deleted without reading it.
-4. Commit: one single-document update of the slice's marker sets ``load_id`` to the new load. Single-document
-   writes are atomic on every MongoDB-compatible server; this is the moment readers switch to the new slice.
-5. Cleanup: the previous committed version and any older pending (failed) version of the slice are deleted by
-   ``_id`` range. A failed load deletes its own partial documents on the way out; a hard crash leaves them
-   pending on the marker until the next load of that slice removes them.
+4. Commit: per slice, one single-document update of its marker sets ``load_id`` to the new version and moves the
+   superseded one into ``pending``. Single-document writes are atomic on every MongoDB-compatible server; this
+   is the moment readers switch to the new slice.
+5. Cleanup: every pending version of the loaded slices (superseded, or left by a failed load) is deleted by
+   ``_id`` range in as few commands as possible, then its manifest and pending entry. A failed load deletes its
+   own partial documents on the way out; after a hard crash they stay pending until the next load of the slice.
+
+Slices whose natural keys and row hashes equal the committed version (the manifest in ``serving_manifests``,
+read by ``_id``) are not rewritten, so a rerun of an unchanged day costs no writes; the counts returned (new
+keys, modified, unchanged, stale keys deleted) come from the same comparison.
 
 Readers: between loads every collection holds exactly the committed documents, so plain queries are correct.
 During the seconds a load is running its uncommitted documents are present too; readers that must never see
@@ -30,10 +35,13 @@ What FerretDB v1.24.2 (SQLite handler) supports, measured against the embedded s
 - ``renameCollection``: yes, but not ``dropTarget=true``, and the renamed collection lists no indexes, so a
   staging-collection swap is neither atomic nor index-preserving there (hence the marker design above);
 - unique (compound) indexes: yes, enforced (E11000); ``partialFilterExpression``: no;
-- query pushdown: only ``_id`` equality; every other filter (including ``_id`` ranges and ``$in``) is a full
-  scan in FerretDB, and a ``delete`` matching more than 32 766 documents fails with "too many SQL variables",
-  so deletes are issued in chunks of at most 30 000 documents (ranges ``$or``-ed into one command);
-- bulk insert: about 25k docs/s of FerretDB CPU for a 10-field document; indexes add to that.
+- query pushdown: only ``_id`` equality in ``find``; every other filter (``_id`` ranges, ``$in``, any field)
+  and every ``delete``/``update``/``replace`` -- even by ``_id`` -- scans the whole collection in FerretDB
+  (``delete_one({"_id": ...})`` took 0.3 s on a 40k-document collection), so the loader never deletes or
+  updates per document; a ``delete`` matching more than 32 766 documents fails ("too many SQL variables"), so
+  cleanup deletes at most 30 000 documents per command, ranges ``$or``-ed together (one scan per 30k);
+- bulk insert: CPU-bound in FerretDB at about 25k docs/s of its CPU for a 10-field document; on this busy 2-vCPU
+  host plain ``insert_many`` reached 7-18k docs/s, with or without the secondary indexes (see bench/bench_load.py).
 """
 
 from __future__ import annotations
@@ -389,31 +397,34 @@ def _delete_ranges(coll, ranges: list[tuple[bytes, int]]) -> int:
     return deleted
 
 
-def _write_manifest(db: Database, mid: str, token: bytes, keys: pa.Array, hashes: pa.Array) -> int:
+def _manifest_chunks(rows: int) -> int:
+    return len(range(0, max(rows, 1), MANIFEST_ROWS))
+
+
+def _manifest_id(mid: str, token_hex: str, chunk: int) -> str:
+    return f"{mid}|{token_hex}|{chunk}"
+
+
+def _manifest_docs(mid: str, token: bytes, keys: pa.Array, hashes: pa.Array) -> list[dict]:
+    """Natural keys and row hashes of a slice version as zstd Arrow IPC blobs, read back by ``_id`` only."""
     table = pa.table({"key": keys, "hash": hashes})
     docs = []
-    for i, start in enumerate(range(0, max(table.num_rows, 1), MANIFEST_ROWS)):
+    for i in range(_manifest_chunks(table.num_rows)):
         sink = io.BytesIO()
         with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
-            w.write_table(table.slice(start, MANIFEST_ROWS))
-        docs.append({"_id": f"{mid}|{token.hex()}|{i}", "data": sink.getvalue()})
-    db[SERVING_MANIFESTS].insert_many(docs)
-    return len(docs)
+            w.write_table(table.slice(i * MANIFEST_ROWS, MANIFEST_ROWS))
+        docs.append({"_id": _manifest_id(mid, token.hex(), i), "data": sink.getvalue()})
+    return docs
 
 
 def _read_manifest(db: Database, mid: str, token_hex: str, chunks: int) -> pa.Table | None:
     tables = []
     for i in range(chunks):
-        doc = db[SERVING_MANIFESTS].find_one({"_id": f"{mid}|{token_hex}|{i}"})
+        doc = db[SERVING_MANIFESTS].find_one({"_id": _manifest_id(mid, token_hex, i)})
         if doc is None:
             return None
         tables.append(pa.ipc.open_stream(bytes(doc["data"])).read_all())
     return pa.concat_tables(tables) if tables else None
-
-
-def _drop_manifest(db: Database, mid: str, token_hex: str, chunks: int) -> None:
-    for i in range(chunks):
-        db[SERVING_MANIFESTS].delete_one({"_id": f"{mid}|{token_hex}|{i}"})
 
 
 def _compare(old: pa.Table | None, keys: pa.Array, hashes: pa.Array) -> dict[str, int]:
@@ -513,7 +524,14 @@ def load_table(
                 UpdateOne(
                     {"_id": mid},
                     {
-                        "$set": {f"pending.{tok.hex()}": {"load_id": lid, "docs": n, "started_at": loaded_at}},
+                        "$set": {
+                            f"pending.{tok.hex()}": {
+                                "load_id": lid,
+                                "docs": n,
+                                "manifest_chunks": _manifest_chunks(n),
+                                "started_at": loaded_at,
+                            }
+                        },
                         "$setOnInsert": {"collection": dataset, "slice": sl, "partition": s.partition},
                     },
                     upsert=True,
@@ -560,34 +578,51 @@ def load_table(
         raise
     insert_s = time.monotonic() - insert_started
 
-    # 3. per slice: manifest, commit (one single-document write), then remove the superseded versions
+    # 3. commit: per slice one single-document write of its marker switches readers to the new version; the
+    #    superseded version joins the marker's ``pending`` versions, so a crash before step 4 leaves a trace
+    now = datetime.now(UTC)
+    manifests, commits, garbage, unsets = [], [], [], []
     for _sl, mid, lid, tok, offset, length, marker in plan:
-        chunks = _write_manifest(database, mid, tok, key_strings.slice(offset, length), hashes.slice(offset, length))
-        database[SERVING_LOADS].update_one(
-            {"_id": mid},
-            {
-                "$set": {
-                    "load_id": lid,
-                    "token": tok.hex(),
-                    "docs": length,
-                    "manifest_chunks": chunks,
-                    "run_id": run_id,
-                    "committed_at": datetime.now(UTC),
-                    "previous_load_id": marker.get("load_id"),
-                },
-                "$unset": {f"pending.{tok.hex()}": ""},
-            },
-        )
-        old_token = marker.get("token")
-        stale = [(bytes.fromhex(old_token), marker.get("docs", 0))] if old_token else []
-        stale += [(bytes.fromhex(t), p["docs"]) for t, p in (marker.get("pending") or {}).items()]
-        totals["replaced_docs"] += _delete_ranges(coll, [(t, n) for t, n in stale if n])
-        if old_token:
-            _drop_manifest(database, mid, old_token, marker.get("manifest_chunks", 0))
-        if marker.get("pending"):
-            database[SERVING_LOADS].update_one(
-                {"_id": mid}, {"$unset": {f"pending.{t}": "" for t in marker["pending"]}}
-            )
+        manifests += _manifest_docs(mid, tok, key_strings.slice(offset, length), hashes.slice(offset, length))
+        update: dict[str, Any] = {
+            "load_id": lid,
+            "token": tok.hex(),
+            "docs": length,
+            "manifest_chunks": _manifest_chunks(length),
+            "run_id": run_id,
+            "committed_at": now,
+            "previous_load_id": marker.get("load_id"),
+        }
+        old = dict(marker.get("pending") or {})
+        if marker.get("token"):
+            old[marker["token"]] = {
+                "load_id": marker.get("load_id"),
+                "docs": marker.get("docs", 0),
+                "manifest_chunks": marker.get("manifest_chunks", 0),
+                "superseded_at": now,
+            }
+            update[f"pending.{marker['token']}"] = old[marker["token"]]
+        commits.append(UpdateOne({"_id": mid}, {"$set": update, "$unset": {f"pending.{tok.hex()}": ""}}))
+        for t, entry in old.items():
+            garbage.append((bytes.fromhex(t), entry.get("docs", 0)))
+            manifests_old = [_manifest_id(mid, t, i) for i in range(entry.get("manifest_chunks", 0))]
+            unsets.append((mid, t, manifests_old))
+    if manifests:
+        database[SERVING_MANIFESTS].insert_many(manifests, ordered=False)
+    if commits:
+        database[SERVING_LOADS].bulk_write(commits, ordered=True)
+
+    # 4. cleanup: all superseded and failed versions of the loaded slices in as few deletes as possible (each
+    #    delete is a collection scan on FerretDB), then their manifests and pending entries
+    totals["replaced_docs"] = _delete_ranges(coll, [(t, n) for t, n in garbage if n])
+    old_manifests = [m for _, _, ms in unsets for m in ms]
+    if old_manifests:
+        database[SERVING_MANIFESTS].delete_many({"_id": {"$in": old_manifests}})
+    if unsets:
+        by_marker: dict[str, dict[str, str]] = {}
+        for mid, t, _ in unsets:
+            by_marker.setdefault(mid, {})[f"pending.{t}"] = ""
+        database[SERVING_LOADS].bulk_write([UpdateOne({"_id": m}, {"$unset": u}) for m, u in by_marker.items()])
     duration = time.monotonic() - started
     return {
         "dataset": dataset,
