@@ -361,6 +361,14 @@ def backtest(tasks: dict, train_end: dt.date, test_end: dt.date, n_folds: int, m
             qm.save_model(model, models_dir, name, version, make_latest=False)
             test = task.design(first, last)
             pred = predict_with_rolling_calibration(model, test, cal_days)
+            log.info(
+                "backtest %s fold %d: fit %d rows, test %d rows, %.0fs",
+                name,
+                k,
+                model.meta["fit_rows"],
+                len(test.y_kwh),
+                time.time() - t0,
+            )
             preds = {T.MODEL_NAME: pred, **test.baselines}
             for m, p in preds.items():
                 forecasts.append(forecast_rows(name, m, version if m == T.MODEL_NAME else "rule", test, p, tz))
