@@ -1134,9 +1134,7 @@ def write_bundle(out: Path = OUT) -> None:
             "version": "1.0.0",
         },
     )
-    ds_ids = {}
-    for i, (name, ds) in enumerate(DATASETS.items(), start=1):
-        ds_ids[name] = i
+    for name, ds in DATASETS.items():
         dump(
             out / "datasets" / DB_NAME / f"{name}.yaml",
             {
@@ -1195,11 +1193,12 @@ def write_bundle(out: Path = OUT) -> None:
     chart_ids = {}
     for i, (key, ch) in enumerate(CHARTS.items(), start=1):
         chart_ids[key] = i
-        ds_id = ds_ids[ch["ds"]]
-        params = {"viz_type": ch["viz"], "datasource": f"{ds_id}__table", "slice_id": i} | ch["params"]
+        # dataset ids are the target's: the import sets them (see export_dashboards.neutral_chart_ids)
+        # annotation_layers: the import adds it, so the export round trip compares equal
+        params = {"viz_type": ch["viz"], "datasource": "0__table", "annotation_layers": []} | ch["params"]
         query = ch["query"]
         query_context = {
-            "datasource": {"id": ds_id, "type": "table"},
+            "datasource": {"id": 0, "type": "table"},
             "force": False,
             "queries": [query],
             "form_data": params,

@@ -9,6 +9,7 @@ Usage (Superset's venv, SUPERSET_CONFIG_PATH set): python superset/export_dashbo
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -25,6 +26,19 @@ def slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
 
+def neutral_chart_ids(config: dict) -> None:
+    """Drop this environment's numeric ids from a chart; the import sets the dataset ids of the target again."""
+    config["params"].pop("slice_id", None)
+    config["params"]["datasource"] = "0__table"
+    if config.get("query_context"):
+        context = json.loads(config["query_context"])
+        context["datasource"] = {"id": 0, "type": "table"}
+        context.get("form_data", {}).pop("slice_id", None)
+        if "form_data" in context:
+            context["form_data"]["datasource"] = "0__table"
+        config["query_context"] = json.dumps(context)
+
+
 def normalise(rel: str, text: str) -> tuple[str, str]:
     """(relative path, content) of one exported file in the bundle's conventions."""
     config = yaml.safe_load(text) or {}
@@ -35,6 +49,7 @@ def normalise(rel: str, text: str) -> tuple[str, str]:
         rel = f"databases/{slug(config['database_name'])}.yaml"
     elif rel.startswith("charts/"):
         rel = f"charts/{slug(config['slice_name'])[:80]}.yaml"
+        neutral_chart_ids(config)
     elif rel.startswith("dashboards/"):
         rel = f"dashboards/{slug(config['dashboard_title'])}.yaml"
     elif rel.startswith("datasets/"):

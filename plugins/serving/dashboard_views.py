@@ -360,7 +360,7 @@ def _view_daily(base: _Base, hh: pd.DataFrame, forecasts: pd.DataFrame, anomalie
                 "tariff_group": first["tariff_group"],
                 "acorn_group": first["acorn_group"],
                 # null fields dropped: 730 days x 5,566 households is most of the store's volume
-            "days": [{k: v for k, v in day.items() if v is not None} for day in _records(rows[day_cols])],
+                "days": [{k: v for k, v in day.items() if v is not None} for day in _records(rows[day_cols])],
             }
         )
     return cube, docs
@@ -534,10 +534,13 @@ def _view_tariffs(base: _Base, hh: pd.DataFrame):
     per_household["flat_cost_gbp"] = per_household.pop("flat") / 100
     per_household["dtou_cost_gbp"] = per_household.pop("dtou") / 100
     per_household["shifted_dtou_cost_gbp"] = per_household.pop("shifted") / 100
-    per_household["saving_gbp"] = per_household["flat_cost_gbp"] - per_household["dtou_cost_gbp"]
-    per_household["shift_saving_gbp"] = per_household["dtou_cost_gbp"] - per_household["shifted_dtou_cost_gbp"]
-    money = ["flat_cost_gbp", "dtou_cost_gbp", "shifted_dtou_cost_gbp", "saving_gbp", "shift_saving_gbp"]
-    per_household[money] = per_household[money].round(2)
+    bills = ["flat_cost_gbp", "dtou_cost_gbp", "shifted_dtou_cost_gbp"]
+    per_household[bills] = per_household[bills].round(2)
+    # savings from the rounded bills, so the table's columns add up to the penny
+    per_household["saving_gbp"] = (per_household["flat_cost_gbp"] - per_household["dtou_cost_gbp"]).round(2)
+    per_household["shift_saving_gbp"] = (per_household["dtou_cost_gbp"] - per_household["shifted_dtou_cost_gbp"]).round(
+        2
+    )
     per_household["energy_kwh"] = per_household["energy_kwh"].round(3)
     per_household["outcome"] = np.where(
         per_household["saving_gbp"] >= 0, "Winner (dToU cheaper)", "Loser (flat cheaper)"

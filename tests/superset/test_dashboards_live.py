@@ -113,6 +113,46 @@ def test_import_is_idempotent(api, superset_server):
     assert _counts(api) == EXPECTED
 
 
+def test_export_round_trip(superset_server, tmp_path):
+    """`make dashboards-export` writes back the same bundle that was imported (same files and definitions)."""
+    import yaml
+
+    env = superset_server["env"] | {
+        "SUPERSET_CONFIG_PATH": str(ROOT / "superset" / "superset_config.py"),
+        "SUPERSET_METADATA_DB_URI": f"sqlite:///{superset_server['home'] / 'superset.db'}?check_same_thread=false",
+        "PYTHONPATH": "",
+    }
+    out = tmp_path / "bundle"
+    run = subprocess.run(
+        [str(SUPERSET_BIN / "python"), str(ROOT / "superset" / "export_dashboards.py"), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    bundle = ROOT / "superset" / "dashboards"
+    files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*.yaml"))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml")) == files
+    for rel in files:
+        old, new = (yaml.safe_load((root / rel).read_text()) for root in (bundle, out))
+        if rel.startswith("datasets/"):
+            assert new["sql"].strip() == old["sql"].strip(), rel
+            assert {m["metric_name"] for m in new["metrics"]} == {m["metric_name"] for m in old["metrics"]}, rel
+        elif rel.startswith("charts/"):
+            assert (new["slice_name"], new["viz_type"], new["uuid"]) == (
+                old["slice_name"],
+                old["viz_type"],
+                old["uuid"],
+            )
+            assert new["params"] == old["params"], rel
+        elif rel.startswith("dashboards/"):
+            names = [[f["name"] for f in d["metadata"]["native_filter_configuration"]] for d in (old, new)]
+            assert names[0] == names[1], rel
+        elif rel.startswith("databases/"):
+            assert new["sqlalchemy_uri"] == old["sqlalchemy_uri"], "the export must not leak this environment's URI"
+
+
 def test_dashboards_render_in_chromium(superset_server, screenshot_dir):
     report = _screenshots(superset_server, screenshot_dir)
     assert len(report["dashboards"]) == EXPECTED["dashboards"]
