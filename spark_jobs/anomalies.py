@@ -115,6 +115,7 @@ def detect(
     seed: int = 42,
     timezone: str = "Europe/London",
     params: robust.RobustParams = robust.DEFAULT_PARAMS,
+    kmeans_k: int = 5,
 ) -> tuple[DataFrame, dict]:
     """All requested detectors' events (finalised) and run facts (e.g. the baseline's flagged-day share)."""
     daily = daily_matrix(readings).cache()
@@ -122,7 +123,7 @@ def detect(
     if "robust" in detectors:
         parts.append(robust_events(daily, hdd, band, params))
     if "kmeans" in detectors:
-        ev, dist = kmeans_baseline(daily, k=5, seed=seed, sigma=3.0, timezone=timezone)
+        ev, dist = kmeans_baseline(daily, k=kmeans_k, seed=seed, sigma=3.0, timezone=timezone)
         total = dist.count()
         flagged = ev.agg(F.sum(F.col("duration_halfhours") / 48)).first()[0] or 0
         facts["kmeans_days_scored"] = int(total)

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_jobs.analytics import robust
-from spark_jobs.analytics.baseline import kmeans_baseline
+from spark_jobs.analytics.baseline import flag_days
 from spark_jobs.analytics.io import SLOT_COLS, daily_matrix
 from spark_jobs.analytics.matching import evaluate
 from spark_jobs.analytics.schemas import ANOMALIES, ANOMALY_ALERTS_DAILY
@@ -162,13 +162,12 @@ def test_daily_matrix_has_one_row_per_household_day(small_readings):
 
 
 def test_spark_detect_keeps_schema_and_unique_ids(spark, small_readings):
-    events, facts = detect(spark, small_readings, ["robust", "kmeans"], hdd=None, seed=1)
+    events, _ = detect(spark, small_readings, ["robust"], hdd=None, seed=1)
     assert fields(events.schema) == fields(ANOMALIES)
     pdf = events.toPandas()
     assert pdf["event_id"].is_unique
     rob = pdf[pdf["detector"] == "robust_v1"]
     assert ((rob["household_id"] == "A") & (rob["kind"] == "near_zero")).any()
-    assert facts["kmeans_days_scored"] == 80
     alerts = alerts_daily(events, "Europe/London")
     assert fields(alerts.schema) == fields(ANOMALY_ALERTS_DAILY)
     nz = rob[(rob["household_id"] == "A") & (rob["kind"] == "near_zero")].iloc[0]
@@ -176,11 +175,22 @@ def test_spark_detect_keeps_schema_and_unique_ids(spark, small_readings):
     assert covered == nz["duration_halfhours"] // 48
 
 
-def test_kmeans_baseline_flags_the_wild_day(small_readings):
-    ev, dist = kmeans_baseline(daily_matrix(small_readings), k=2, seed=3)
-    flagged = ev.toPandas()
-    assert ((flagged["household_id"] == "B") & (flagged["local_date"] == dt.date(2013, 2, 1))).any()
-    assert dist.count() == 80
+def test_kmeans_baseline_flags_only_injected_days(spark, small_readings):
+    # k = 2: on 80 days, k = 5 would give each odd day a cluster of its own (a weakness of the method).
+    events, facts = detect(spark, small_readings, ["kmeans"], hdd=None, seed=3, kmeans_k=2)
+    flagged = events.toPandas()
+    assert len(flagged) >= 1 and set(flagged["kind"]) == {"day_outlier"}
+    injected = {("A", dt.date(2013, 2, 6)), ("A", dt.date(2013, 2, 7)), ("B", dt.date(2013, 2, 1))}
+    assert set(zip(flagged["household_id"], flagged["local_date"], strict=True)) <= injected
+    assert facts["kmeans_days_scored"] == 80
+    assert 0 < facts["kmeans_days_flagged_share_pct"] < 10
+
+
+def test_three_sigma_rule_per_cluster(spark):
+    rows = [(0, 1.0 + 0.01 * i) for i in range(19)] + [(0, 10.0)] + [(1, 50.0 + 0.01 * i) for i in range(20)]
+    dist = spark.createDataFrame(rows, "cluster int, distance double")
+    flagged = flag_days(dist, sigma=3.0).collect()
+    assert [(r["cluster"], r["distance"]) for r in flagged] == [(0, 10.0)]
 
 
 def test_robust_events_empty_household_frame(spark):
