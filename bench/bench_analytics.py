@@ -31,15 +31,29 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "analytics.json"
 TARGET_SECONDS = 180
+QUIET_CORES = 2  # CPU seconds / 2 = wall time on the 2 cores alone (an optimistic bound: assumes both busy)
+
+
+def fit_line(xs: list[int], ys: list[float]) -> tuple[float, float]:
+    """Least-squares t = a + b x (b >= 0); one point: through the origin."""
+    if len(xs) < 2:
+        return 0.0, ys[0] / xs[0]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    b = max(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs), 0.0)
+    return my - b * mx, b
 
 
 def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run ``cmd``; wall seconds and peak RSS (MiB) of the whole process tree, sampled every 0.2 s."""
+    """Run ``cmd``; wall seconds, CPU seconds and peak RSS (MiB) of the whole process tree, sampled every 0.2 s.
+
+    CPU seconds (user + system of every process of the tree, last sample of each) are reported because the shared
+    machine is often far oversubscribed: wall time then measures the neighbours as much as the job."""
     t0 = time.perf_counter()
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
         root = psutil.Process(proc.pid)
         peak = 0
+        cpu: dict[int, float] = {}
         while proc.poll() is None:
             try:
                 procs = [root, *root.children(recursive=True)]
@@ -47,6 +61,8 @@ def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
                 for p in procs:
                     with contextlib.suppress(psutil.Error):
                         rss += p.memory_info().rss
+                        t = p.cpu_times()
+                        cpu[p.pid] = t.user + t.system
                 peak = max(peak, rss)
             except psutil.Error:
                 pass
@@ -54,7 +70,11 @@ def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
-    return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak / 2**20, 1)}
+    return {
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(sum(cpu.values()), 1),
+        "peak_rss_mib": round(peak / 2**20, 1),
+    }
 
 
 def jobs(lake: Path, start: str, end: str) -> dict[str, list[str]]:
@@ -125,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
         "data": {"start": args.start, "end": args.end, "sizes": sizes, "prepare": data},
         "target_households": args.target_households,
-        "method": "measured at the sizes, extrapolated to the target with t = a + b x households (least squares)",
+        "method": (
+            "measured at the sizes, extrapolated to the target with t = a + b x households (least squares), for wall "
+            "and for CPU seconds of the process tree; quiet estimate = CPU seconds / 2 cores"
+        ),
         "jobs": {},
     }
     for name, by_size in measured.items():
