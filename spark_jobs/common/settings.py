@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         description="Readings above this are implausible for a household (a 100 A supply at 230 V is 11.5 kWh/hh).",
     )
 
+    # Analytics jobs (anomalies, segments, tariffs, neighbours).
+    analytics_seed: int = 42
+    flat_tariff_pence_per_kwh: float = 14.228
+    dtou_prices_pence_per_kwh: dict[str, float] = {"High": 67.20, "Normal": 11.76, "Low": 3.99}
+    tariff_shift_share: float = Field(default=0.2, description="Share of High-price kWh moved to Normal/Low slots.")
+    analytics_min_complete_days: int = Field(default=28, description="Fewer complete days: no segment.")
+
     def model_post_init(self, __context: object) -> None:
         if self.landing_dir is None:
             self.landing_dir = self.state_dir / "landing"
