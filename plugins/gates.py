@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from spark_jobs.common.settings import get_settings
@@ -33,17 +34,28 @@ def _chunks(dates: list[str]) -> Iterable[list[str]]:
 
 
 def read_partitions(dataset: str, local_dates: list[str] | None, lake_dir: Path | None = None):
-    """The rows of ``dataset`` for ``local_dates`` (all rows when None) as a pandas DataFrame."""
+    """The rows of ``dataset`` for ``local_dates`` (all rows when None) as a pandas DataFrame.
+
+    Datasets are hive-partitioned by ``local_date``, ``month`` or a version; the days select the matching
+    partitions (a month-partitioned dataset gives the months those days fall in)."""
     path = (lake_dir or get_settings().lake_dir) / dataset
     if not path.exists():
         raise FileNotFoundError(f"dataset {dataset!r} has no data at {path}")
-    partitioned = any(path.glob("local_date=*"))
-    data = ds.dataset(str(path), format="parquet", partitioning="hive" if partitioned else None)
-    if partitioned and local_dates is not None:
+    data = ds.dataset(str(path), format="parquet", partitioning="hive", exclude_invalid_files=True)
+    names = data.schema.names
+    if local_dates is not None and "local_date" in names:
         wanted = [date.fromisoformat(d) for d in local_dates]
         field = data.schema.field("local_date")
         values = wanted if str(field.type).startswith("date") else [d.isoformat() for d in wanted]
         table = data.to_table(filter=ds.field("local_date").isin(values))
+    elif local_dates is not None and "month" in names:
+        firsts = sorted({date.fromisoformat(d).replace(day=1) for d in local_dates})
+        field = data.schema.field("month")
+        if pa.types.is_date(field.type):
+            values = firsts
+        else:  # hive partition values read back as text: "2013-01-01" or "2013-01"
+            values = [f.isoformat() for f in firsts] + [f.isoformat()[:7] for f in firsts]
+        table = data.to_table(filter=ds.field("month").isin(values))
     else:
         table = data.to_table()
     return table.to_pandas()
