@@ -1,2 +1,2 @@
-"""MongoDB serving layer: the collection registry (``collections``) and the idempotent, slice-atomic loader
+"""MongoDB serving layer: the collection registry (``registry``) and the idempotent, slice-atomic loader
 (``loader``). Airflow tasks call ``plugins.serving.loader``; dashboards read ``plugins.serving.registry``."""
