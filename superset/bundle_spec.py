@@ -40,6 +40,25 @@ def SPLIT(dim: str) -> str:
     return f"{dim} {{{{ 'IN ' ~ (filter_values('{dim}')|where_in) if filter_values('{dim}') else \"<> 'All'\" }}}}"
 
 
+def cube_from(coll: str, split: str | None = None) -> str:
+    """The level collection that holds the rows a chart needs (see CUBES in dashboard_views.py): an unfiltered
+    dashboard reads only the small '<coll>_all' / '_by_tariff' / '_by_acorn' collection, never the whole cube."""
+    t, a = "filter_values('tariff_group')", "filter_values('acorn_group')"
+    if split == "tariff_group":
+        return f"{{% if {a} %}}{coll}{{% else %}}{coll}_by_tariff{{% endif %}}"
+    if split == "acorn_group":
+        return f"{{% if {t} %}}{coll}{{% else %}}{coll}_by_acorn{{% endif %}}"
+    return (
+        f"{{% if {t} and {a} %}}{coll}{{% elif {t} %}}{coll}_by_tariff"
+        f"{{% elif {a} %}}{coll}_by_acorn{{% else %}}{coll}_all{{% endif %}}"
+    )
+
+
+def cube_select(coll: str, columns: list[str], split: str | None = None) -> str:
+    where = [SPLIT(dim) if dim == split else LEVEL(dim) for dim in ("tariff_group", "acorn_group")]
+    return select(cube_from(coll, split), columns, where)
+
+
 def select(collection: str, columns: list[str], where: list[str] | None = None) -> str:
     sql = f"SELECT {', '.join(columns)}\nFROM {collection}"
     if where:
@@ -72,6 +91,10 @@ LABELS = {
     "saving_gbp": "Saving on dToU (GBP)",
     "shift_saving_gbp": "Extra saving from shifting (GBP)",
     "outcome": "Outcome",
+    "months": "Months",
+    "flat_cost_gbp": "Flat bill (GBP)",
+    "dtou_cost_gbp": "dToU bill (GBP)",
+    "rank_side": "Side",
     "last_reading_day": "Last reading day",
     "days_since_last_reading": "Days since last reading",
     "views_built_local": "Dashboards refreshed at",
@@ -113,14 +136,10 @@ DAILY_METRICS = {
     "completeness": ("SUM(readings_present) * 1.0 / SUM(readings_expected)", "Completeness", ".1%"),
     "kwh_per_household_day": ("SUM(energy_kwh) / SUM(households_reporting)", "kWh per household per day", ".2f"),
 }
-for suffix, where in (
-    ("", [LEVEL("tariff_group"), LEVEL("acorn_group")]),
-    ("_by_tariff", [SPLIT("tariff_group"), LEVEL("acorn_group")]),
-    ("_by_acorn", [LEVEL("tariff_group"), SPLIT("acorn_group")]),
-):
+for suffix, split in (("", None), ("_by_tariff", "tariff_group"), ("_by_acorn", "acorn_group")):
     dataset(
         f"consumption_daily{suffix}",
-        select("dash_consumption_daily", list(CUBE_DAILY_COLS), where),
+        cube_select("dash_consumption_daily", list(CUBE_DAILY_COLS), split),
         CUBE_DAILY_COLS,
         DAILY_METRICS,
         "day_local",
@@ -129,10 +148,9 @@ for suffix, where in (
 
 dataset(
     "halfhourly_recent",
-    select(
+    cube_select(
         "dash_halfhourly_recent",
         ["ts_local", "tariff_group", "acorn_group", "total_energy_kwh", "households_reporting"],
-        [LEVEL("tariff_group"), LEVEL("acorn_group")],
     ),
     {"ts_local": D, "tariff_group": T, "acorn_group": T, "total_energy_kwh": N, "households_reporting": INT},
     {
@@ -160,14 +178,10 @@ PROFILE_COLS = {
 PROFILE_METRICS = {
     "mean_kwh": ("SUM(sum_energy_kwh) / SUM(household_halfhours)", "Mean kWh per household per half hour", ".3f")
 }
-for suffix, where in (
-    ("", [LEVEL("tariff_group"), LEVEL("acorn_group")]),
-    ("_by_tariff", [SPLIT("tariff_group"), LEVEL("acorn_group")]),
-    ("_by_acorn", [LEVEL("tariff_group"), SPLIT("acorn_group")]),
-):
+for suffix, split in (("", None), ("_by_tariff", "tariff_group"), ("_by_acorn", "acorn_group")):
     dataset(
         f"profile_halfhour{suffix}",
-        select("dash_profile_halfhour", list(PROFILE_COLS), where),
+        cube_select("dash_profile_halfhour", list(PROFILE_COLS), split),
         PROFILE_COLS,
         PROFILE_METRICS,
         None,
@@ -232,7 +246,7 @@ FC_COLS = {
 }
 dataset(
     "forecast_series",
-    select("dash_forecast_series", list(FC_COLS), [LEVEL("tariff_group"), LEVEL("acorn_group")]),
+    cube_select("dash_forecast_series", list(FC_COLS)),
     FC_COLS,
     {
         # the __yhat suffixes make Superset's ECharts timeseries draw P50 as a forecast and P10-P90 as a band
@@ -287,16 +301,16 @@ dataset(
 )
 dataset(
     "anomalies_daily",
-    select("dash_anomalies_daily", ["day_local", "kind", "tariff_group", "acorn_group", "segment_label", "alerts"]),
-    {"day_local": D, "kind": T, "tariff_group": T, "acorn_group": T, "segment_label": T, "alerts": INT},
+    cube_select("dash_anomalies_daily", ["day_local", "kind", "tariff_group", "acorn_group", "alerts"]),
+    {"day_local": D, "kind": T, "tariff_group": T, "acorn_group": T, "alerts": INT},
     {"alerts": ("SUM(alerts)", "Alerts", ",.0f")},
     "day_local",
     "Alerts per local day, kind and group.",
 )
 dataset(
-    "anomaly_households",
-    select(
-        "dash_anomaly_households",
+    "anomaly_top",
+    cube_select(
+        "dash_anomaly_top",
         ["household_id", "tariff_group", "acorn_group", "segment_label", "alerts", "kinds", "last_alert_local"],
     ),
     {
@@ -309,15 +323,22 @@ dataset(
         "last_alert_local": T,
     },
     {"alerts": ("SUM(alerts)", "Alerts", ",.0f")},
-    desc="Alerts per household.",
+    desc="The 15 households with most alerts, per tariff x Acorn level.",
 )
-# The drill-down reads one document by _id (FerretDB pushes only that down) and unwinds its days.
-_HH = "{{ (filter_values('household_id') or ['-'])[0]|replace('\"', '')|replace(\"'\", '') }}"
+# The drill-down reads one household's document by _id from its bucket collection (last two characters of the
+# id, see HOUSEHOLD_BUCKETS in dashboard_views.py) and unwinds its days; '-' (no household chosen) reads nothing.
+_HH_SET = (
+    "{% set hh = ((filter_values('household_id') or ['-'])[0] ~ '')|replace('\"', '')|replace(\"'\", '') %}"
+    "{% set bucket = hh[-2:] if hh[-2:].isdigit() and hh|length > 1 else 'xx' %}"
+)
+_HH = "{{ hh }}"
 dataset(
     "household_days",
+    _HH_SET + "\n"
     "SELECT _id AS household_id, days.day_local AS day_local, days.energy_kwh AS energy_kwh,\n"
     "  days.completeness AS completeness, days.p10 AS p10, days.p50 AS p50, days.p90 AS p90, days.alerts AS alerts\n"
-    f'FROM dash_household_days.aggregate(\'[{{"$match": {{"_id": "{_HH}"}}}}, {{"$unwind": "$days"}}]\', \'{{}}\')',
+    f"FROM dash_household_days_{{{{ bucket }}}}"
+    f'.aggregate(\'[{{"$match": {{"_id": "{_HH}"}}}}, {{"$unwind": "$days"}}]\', \'{{}}\')',
     {
         "household_id": T,
         "day_local": D,
@@ -359,16 +380,30 @@ TARIFF_HH_COLS = {
     "shift_saving_gbp": N,
     "outcome": T,
 }
+# FerretDB answers a single _id equality without decoding every document; LIMIT 1 stops its scan at the match.
 dataset(
-    "tariff_households",
-    select("dash_tariff_households", list(TARIFF_HH_COLS)),
+    "tariff_household",
+    _HH_SET + "\n" + select("dash_tariff_households", list(TARIFF_HH_COLS), ["_id = '{{ hh }}'"]) + "\nLIMIT 1",
     TARIFF_HH_COLS,
-    {
-        "households": ("COUNT(*)", "Households", ",.0f"),
-        "saving": ("SUM(saving_gbp)", "Saving on dToU (GBP)", ",.0f"),
-        "shift_saving": ("SUM(shift_saving_gbp)", "Extra saving from shifting (GBP)", ",.0f"),
-    },
-    desc="Bills per household on flat vs dToU over the whole period (positive saving: dToU cheaper).",
+    {"saving": ("SUM(saving_gbp)", "Saving on dToU (GBP)", ",.2f")},
+    desc="Bills of the one household chosen in the household filter (empty until one is chosen).",
+)
+dataset(
+    "tariff_outcomes",
+    select("dash_tariff_outcomes", ["tariff_group", "acorn_group", "segment_label", "outcome", "households"]),
+    {"tariff_group": T, "acorn_group": T, "segment_label": T, "outcome": T, "households": INT},
+    {"households": ("SUM(households)", "Households", ",.0f")},
+    desc="Households winning / losing on dToU by group.",
+)
+dataset(
+    "tariff_extremes",
+    cube_select(
+        "dash_tariff_extremes",
+        ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp", "rank_side"],
+    ),
+    {"household_id": T, "tariff_group": T, "acorn_group": T, "saving_gbp": N, "shift_saving_gbp": N, "rank_side": T},
+    {"saving": ("SUM(saving_gbp)", "Saving on dToU (GBP)", ",.2f")},
+    desc="The 15 biggest winners and losers on dToU per tariff x Acorn level.",
 )
 TARIFF_M_COLS = {
     "month_local": D,
@@ -385,7 +420,7 @@ TARIFF_M_COLS = {
 }
 dataset(
     "tariff_monthly",
-    select("dash_tariff_monthly", list(TARIFF_M_COLS), [LEVEL("tariff_group"), LEVEL("acorn_group")]),
+    cube_select("dash_tariff_monthly", list(TARIFF_M_COLS)),
     TARIFF_M_COLS,
     {
         "flat_bill": ("SUM(flat_cost_gbp)", "Flat tariff bill (GBP)", ",.0f"),
@@ -613,8 +648,14 @@ def pie(key, title, ds, groupby, metric, time_col=None, row_limit=50):
     chart(key, title, ds, "pie", params, q)
 
 
-def table_raw(key, title, ds, columns, order_by=None, row_limit=100, time_col=None):
+def table_raw(key, title, ds, columns, order_by=None, row_limit=100, time_col=None, equals=None):
     adhoc, filters = _time_filter(time_col) if time_col else ([], [])
+    for col, val in (equals or {}).items():
+        adhoc = [
+            *adhoc,
+            {"clause": "WHERE", "comparator": val, "expressionType": "SIMPLE", "operator": "==", "subject": col},
+        ]
+        filters = [*filters, {"col": col, "op": "==", "val": val}]
     order = [order_by] if order_by else []
     params = {
         "query_mode": "raw",
@@ -825,10 +866,10 @@ pie("an_kinds", "Alerts by kind", "anomalies_daily", "kind", "alerts", "day_loca
 table_agg(
     "an_top",
     "Top households by alerts (click a row to drill in)",
-    "anomaly_households",
-    ["household_id", "tariff_group", "acorn_group", "kinds"],
+    "anomaly_top",
+    ["household_id", "kinds"],
     ["alerts"],
-    row_limit=20,
+    row_limit=15,
 )
 timeseries(
     "an_drill",
@@ -877,11 +918,11 @@ timeseries(
 )
 
 # 6 Tariffs
-pie("tf_outcome", "dToU winners and losers (households)", "tariff_households", "outcome", "households")
+pie("tf_outcome", "dToU winners and losers (households)", "tariff_outcomes", "outcome", "households")
 timeseries(
     "tf_outcome_acorn",
     "Winners and losers by Acorn group",
-    "tariff_households",
+    "tariff_outcomes",
     "acorn_group",
     ["households"],
     ["outcome"],
@@ -913,18 +954,38 @@ timeseries(
 table_raw(
     "tf_winners",
     "Biggest winners on dToU (GBP saved)",
-    "tariff_households",
-    ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"],
+    "tariff_extremes",
+    ["household_id", "saving_gbp", "shift_saving_gbp"],
     ("saving_gbp", False),
     15,
+    equals={"rank_side": "winner"},
 )
 table_raw(
     "tf_losers",
     "Biggest losers on dToU (GBP lost)",
-    "tariff_households",
-    ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"],
+    "tariff_extremes",
+    ["household_id", "saving_gbp", "shift_saving_gbp"],
     ("saving_gbp", True),
     15,
+    equals={"rank_side": "loser"},
+)
+table_raw(
+    "tf_household",
+    "Bills of the selected household (choose one in the Household filter)",
+    "tariff_household",
+    [
+        "household_id",
+        "tariff_group",
+        "acorn_group",
+        "segment_label",
+        "months",
+        "flat_cost_gbp",
+        "dtou_cost_gbp",
+        "saving_gbp",
+        "shift_saving_gbp",
+        "outcome",
+    ],
+    row_limit=1,
 )
 
 # 7 Data quality
@@ -1027,6 +1088,7 @@ DASHBOARDS = [
             [("tf_outcome", 4, 50), ("tf_outcome_acorn", 8, 50)],
             [("tf_bills", 6, 50), ("tf_shift", 6, 50)],
             [("tf_winners", 6, 50), ("tf_losers", 6, 50)],
+            [("tf_household", 12, 22)],
         ],
     ),
     (

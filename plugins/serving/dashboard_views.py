@@ -51,7 +51,21 @@ SEASONS = {
     11: "Autumn",
 }
 
-DASH_COLLECTIONS = (
+# Group cubes are also written split by level (<name>_all, <name>_by_tariff, <name>_by_acorn): FerretDB scans a
+# whole collection per query, so an unfiltered chart reads only the small 'All' collection; the full cube is read
+# only when the dashboard filters both groups.
+CUBES = (
+    "dash_consumption_daily",
+    "dash_halfhourly_recent",
+    "dash_profile_halfhour",
+    "dash_forecast_series",
+    "dash_tariff_monthly",
+    "dash_anomalies_daily",
+    "dash_tariff_extremes",
+    "dash_anomaly_top",
+)
+LEVELS = ("_all", "_by_tariff", "_by_acorn")
+BASE_VIEWS = (
     "dash_households",
     "dash_group_sizes",
     "dash_consumption_daily",
@@ -61,10 +75,12 @@ DASH_COLLECTIONS = (
     "dash_forecast_accuracy_daily",
     "dash_forecast_metrics",
     "dash_anomalies_daily",
-    "dash_anomaly_households",
+    "dash_anomaly_top",
     "dash_household_days",
     "dash_segment_profiles",
     "dash_tariff_households",
+    "dash_tariff_outcomes",
+    "dash_tariff_extremes",
     "dash_tariff_monthly",
     "dash_dq_results",
     "dash_pipeline_runs",
@@ -72,6 +88,17 @@ DASH_COLLECTIONS = (
     "dash_ingest",
     "dash_quarantine",
 )
+# The drill-down's one-document-per-household collection is split by the last two characters of the household id:
+# FerretDB scans even for an _id match (its _id index is not used by its own query), and 5,566 households x
+# 730 days in one collection is ~200 MB to scan; a bucket is ~1/100 of that.
+HOUSEHOLD_BUCKETS = tuple(f"{i:02d}" for i in range(100)) + ("xx",)
+HOUSEHOLD_DAYS = "dash_household_days"
+DASH_COLLECTIONS = (
+    tuple(v for v in BASE_VIEWS if v != HOUSEHOLD_DAYS)
+    + tuple(f"{c}{lvl}" for c in CUBES for lvl in LEVELS)
+    + tuple(f"{HOUSEHOLD_DAYS}_{b}" for b in HOUSEHOLD_BUCKETS)
+)
+TOP_N = 15
 
 
 # ---------------------------------------------------------------- helpers
@@ -244,6 +271,40 @@ def _cube(frame: pd.DataFrame, keys: list[str], dims: tuple[str, ...], agg: dict
                 grouped[d] = ALL
         parts.append(grouped)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def household_bucket(household_id: str) -> str:
+    """Bucket of a household's drill-down document; the dataset's Jinja applies the same rule."""
+    tail = str(household_id)[-2:]
+    return tail if len(tail) == 2 and tail.isdigit() else "xx"
+
+
+def _levels(name: str, cube: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The cube and its three single-level parts (see CUBES)."""
+    if not len(cube):
+        return {name: cube, **{f"{name}{lvl}": cube for lvl in LEVELS}}
+    t_all, a_all = cube["tariff_group"] == ALL, cube["acorn_group"] == ALL
+    return {
+        name: cube,
+        f"{name}_all": cube[t_all & a_all],
+        f"{name}_by_tariff": cube[~t_all & a_all],
+        f"{name}_by_acorn": cube[t_all & ~a_all],
+    }
+
+
+def _top_per_level(frame: pd.DataFrame, by: str, n: int, ascending: bool = False) -> pd.DataFrame:
+    """The top ``n`` rows by ``by`` for every tariff x Acorn level (each row also counts at the 'All' levels)."""
+    parts = []
+    for t_level in (True, False):
+        for a_level in (True, False):
+            part = frame.copy()
+            if t_level:
+                part["tariff_group"] = ALL
+            if a_level:
+                part["acorn_group"] = ALL
+            part = part.sort_values(by, ascending=ascending).groupby(["tariff_group", "acorn_group"]).head(n)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _is_baseline(model: pd.Series) -> pd.Series:
@@ -486,11 +547,7 @@ def _view_anomalies(a: pd.DataFrame, hh: pd.DataFrame):
     if not len(a):
         return pd.DataFrame(), pd.DataFrame()
     a = _attach_groups(a, hh)
-    daily = (
-        a.groupby(["day_local", "kind", "tariff_group", "acorn_group", "segment_label"])
-        .agg(alerts=("household_id", "size"), households=("household_id", "nunique"))
-        .reset_index()
-    )
+    daily = _cube(a, ["day_local", "kind"], ("tariff_group", "acorn_group"), {"alerts": ("household_id", "size")})
     per_household = (
         a.groupby(["household_id", "tariff_group", "acorn_group", "segment_label"])
         .agg(
@@ -501,7 +558,8 @@ def _view_anomalies(a: pd.DataFrame, hh: pd.DataFrame):
         )
         .reset_index()
     )
-    return daily, per_household
+    top = _top_per_level(per_household, "alerts", TOP_N)
+    return daily, top
 
 
 def _view_segments(base: _Base) -> pd.DataFrame:
@@ -624,21 +682,44 @@ def compute_dashboard_views(base: _Base, now: datetime | None = None) -> dict[st
 
     views: dict[str, pd.DataFrame | list[dict]] = dict(_view_households(hh))
     daily_cube, household_docs = _view_daily(base, hh, forecasts, anomalies)
-    views["dash_consumption_daily"] = daily_cube
-    views["dash_household_days"] = household_docs
-    views["dash_halfhourly_recent"], views["dash_profile_halfhour"] = _view_halfhourly(base)
-    (views["dash_forecast_series"], views["dash_forecast_accuracy_daily"], views["dash_forecast_metrics"]) = (
-        _view_forecasts(base, forecasts)
-    )
-    views["dash_anomalies_daily"], views["dash_anomaly_households"] = _view_anomalies(anomalies, hh)
+    views |= _levels("dash_consumption_daily", daily_cube)
+    for bucket in HOUSEHOLD_BUCKETS:
+        views[f"{HOUSEHOLD_DAYS}_{bucket}"] = []
+    for doc in household_docs:
+        views[f"{HOUSEHOLD_DAYS}_{household_bucket(doc['_id'])}"].append(doc)
+    recent, profile = _view_halfhourly(base)
+    views |= _levels("dash_halfhourly_recent", recent) | _levels("dash_profile_halfhour", profile)
+    series, views["dash_forecast_accuracy_daily"], views["dash_forecast_metrics"] = _view_forecasts(base, forecasts)
+    views |= _levels("dash_forecast_series", series)
+    anomalies_daily, anomaly_top = _view_anomalies(anomalies, hh)
+    views |= _levels("dash_anomalies_daily", anomalies_daily) | _levels("dash_anomaly_top", anomaly_top)
     views["dash_segment_profiles"] = _view_segments(base)
-    views["dash_tariff_households"], views["dash_tariff_monthly"] = _view_tariffs(base, hh)
+    tariff_households, tariff_monthly = _view_tariffs(base, hh)
+    views["dash_tariff_households"] = tariff_households
+    views |= _levels("dash_tariff_monthly", tariff_monthly)
+    if len(tariff_households):
+        views["dash_tariff_outcomes"] = (
+            tariff_households.groupby(["tariff_group", "acorn_group", "segment_label", "outcome"])
+            .size()
+            .rename("households")
+            .reset_index()
+        )
+        cols = ["household_id", "tariff_group", "acorn_group", "saving_gbp", "shift_saving_gbp"]
+        winners = _top_per_level(tariff_households[cols], "saving_gbp", TOP_N).assign(rank_side="winner")
+        losers = _top_per_level(tariff_households[cols], "saving_gbp", TOP_N, ascending=True).assign(rank_side="loser")
+        views |= _levels("dash_tariff_extremes", pd.concat([winners, losers], ignore_index=True))
+    else:
+        views |= _levels("dash_tariff_extremes", pd.DataFrame())
     views["dash_dq_results"], views["dash_pipeline_runs"], views["dash_freshness"] = _view_operations(
         base, daily_cube, now
     )
     views["dash_ingest"] = base("ingest_accounting")
     # `rows` is a reserved word in PyMongoSQL's SQL dialect
     views["dash_quarantine"] = base("readings_rejected_summary").rename(columns={"rows": "rejected_rows"})
+    for name in ("dash_households", "dash_tariff_households"):
+        frame = views.get(name)
+        if isinstance(frame, pd.DataFrame) and len(frame):
+            views[name] = frame.assign(_id=frame["household_id"])
     out = {}
     for name in DASH_COLLECTIONS:
         data = views.get(name)

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from plugins.serving.dashboard_views import ALL, DASH_COLLECTIONS, _Base, build_dashboard_views, compute_dashboard_views
+from plugins.serving.dashboard_views import (
+    ALL,
+    DASH_COLLECTIONS,
+    _Base,
+    build_dashboard_views,
+    compute_dashboard_views,
+    household_bucket,
+)
 from tests.superset.seed import base_frames
 
 NOW = datetime(2013, 3, 5, 12, tzinfo=UTC)
@@ -23,9 +30,25 @@ def views(frames):
     return compute_dashboard_views(_Base(frames=frames), NOW)
 
 
-def test_every_view_is_built(views):
+def test_every_view_is_built(views, frames):
     assert set(views) == set(DASH_COLLECTIONS)
-    assert all(views[name] for name in DASH_COLLECTIONS), [n for n in DASH_COLLECTIONS if not views[n]]
+    buckets = [n for n in DASH_COLLECTIONS if n.startswith("dash_household_days_")]
+    # the generated forecasts have no Acorn-group series
+    missing = [
+        n for n in DASH_COLLECTIONS if not views[n] and n not in buckets and n != "dash_forecast_series_by_acorn"
+    ]
+    assert not missing
+    assert sum(len(views[b]) for b in buckets) == len(frames["households"])
+
+
+def test_level_collections_are_the_cube_split(views):
+    cube = pd.DataFrame(views["dash_consumption_daily"])
+    parts = [pd.DataFrame(views[f"dash_consumption_daily{lvl}"]) for lvl in ("_all", "_by_tariff", "_by_acorn")]
+    assert (parts[0].tariff_group == ALL).all() and (parts[0].acorn_group == ALL).all()
+    assert (parts[1].tariff_group != ALL).all() and (parts[1].acorn_group == ALL).all()
+    assert (parts[2].tariff_group == ALL).all() and (parts[2].acorn_group != ALL).all()
+    crossed = cube[(cube.tariff_group != ALL) & (cube.acorn_group != ALL)]
+    assert sum(map(len, parts)) + len(crossed) == len(cube)
 
 
 def test_daily_cube_levels_add_up(views, frames):
@@ -60,7 +83,11 @@ def test_profile_is_a_weighted_mean(views):
 
 
 def test_household_documents_for_the_drill_down(views, frames):
-    docs = {d["_id"]: d for d in views["dash_household_days"]}
+    docs = {d["_id"]: d for n, v in views.items() if n.startswith("dash_household_days_") for d in v}
+    assert all(
+        d["_id"] in {x["_id"] for x in views[f"dash_household_days_{household_bucket(d['_id'])}"]}
+        for d in docs.values()
+    )
     assert len(docs) == frames["households"].household_id.nunique()
     first = docs[frames["households"].household_id.iloc[0]]
     assert len(first["days"]) == 30
@@ -92,6 +119,7 @@ def test_reserved_word_column_is_renamed(views):
 def test_no_base_data_gives_empty_views():
     views = compute_dashboard_views(_Base(frames={}), NOW)
     assert {name for name, docs in views.items() if docs} == {"dash_freshness"}
+    assert household_bucket("MAC000002") == "02" and household_bucket("x") == "xx"
     assert views["dash_freshness"][0]["last_reading_day"] is None
 
 
@@ -113,8 +141,9 @@ def test_build_writes_collections(frames):
         small = {k: v for k, v in base_frames(n_households=8, n_days=5).items()}
         insert_base(db, small)
         counts = build_dashboard_views(db, NOW)
-        assert counts["dash_household_days"] == 8
-        assert db["dash_household_days"].find_one({"_id": small["households"].household_id.iloc[0]})["days"]
+        first = small["households"].household_id.iloc[0]
+        assert sum(n for name, n in counts.items() if name.startswith("dash_household_days_")) == 8
+        assert db[f"dash_household_days_{household_bucket(first)}"].find_one({"_id": first})["days"]
         # a rebuild replaces, never appends
         assert build_dashboard_views(db, NOW) == counts
         assert db["dash_consumption_daily"].count_documents({}) == counts["dash_consumption_daily"]
