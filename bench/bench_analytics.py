@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             res = run_tree(cmd, env, args.work_dir / f"{name}_{n}.log")
             measured.setdefault(name, {})[n] = res
             print(
-                f"{name:12s} households={n:5d} {res['seconds']:8.1f} s  peak RSS {res['peak_rss_mib']:8.1f} MiB",
+                f"{name:12s} households={n:5d} wall {res['seconds']:8.1f} s  cpu {res['cpu_seconds']:8.1f} s  "
+                f"peak RSS {res['peak_rss_mib']:8.1f} MiB",
                 flush=True,
             )
 
