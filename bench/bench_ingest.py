@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,9 @@ DAYS = ("2012-01-01", "2013-12-30")  # 730 local days
 TARGET_ROWS_PER_S = 500_000
 TARGET_RATIO_VS_DUCKDB = 1.5
 TARGET_RSS_BYTES = 8 * 1024**3
+# local mode: the driver JVM is the executor. The job keeps no cache on the heap (DISK_ONLY) and sorts in bounded
+# partitions, so 3 GiB is enough and keeps the peak RSS far below the target; the 6g of a standalone executor is not.
+LOCAL_DRIVER_MEMORY = "3g"
 
 DUCKDB_SCRIPT = r"""
 import duckdb, sys, time
@@ -69,8 +73,10 @@ class RssSampler:
     def __init__(self, root_pid: int, since: float) -> None:
         self.root = psutil.Process(root_pid)
         self.since = since
+        self.cpu_seconds = 0.0
         self.peak_driver = 0
         self.peak_executors = 0
+        self.loads: list[float] = []  # 1-minute load average, sampled every 2 s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -104,6 +110,8 @@ class RssSampler:
             if i % 8 == 0:
                 executors = self._executors()
             self.peak_executors = max(self.peak_executors, self._rss(executors))
+            if i % 8 == 0:
+                self.loads.append(os.getloadavg()[0])
             i += 1
             time.sleep(0.25)
 
@@ -117,12 +125,17 @@ class RssSampler:
 
 
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, RssSampler, str]:
+    """Wall seconds, samplers (RSS, load) and output; ``sampler.cpu_seconds`` is the CPU time of the process tree
+    (user + system of waited-for descendants), which says what the run costs apart from contention."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     with RssSampler(proc.pid, t0) as sampler:
         output, _ = proc.communicate()
     seconds = time.perf_counter() - start
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler.cpu_seconds = round(ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime, 1)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{output[-4000:]}")
     return seconds, sampler, output
@@ -209,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     memory = (
         ["--driver-memory", s.spark_driver_memory]
         if master.startswith("spark://")
-        else ["--driver-memory", s.spark_executor_memory]
-    )  # local mode: the driver JVM is the executor
+        else ["--driver-memory", LOCAL_DRIVER_MEMORY]
+    )
     spark_cmd = [
         str(Path(sys.executable).parent / "spark-submit"),
         "--master",
@@ -237,12 +250,22 @@ def main(argv: list[str] | None = None) -> int:
     duck_copy_s = float(duck_out_text.strip().splitlines()[-1])
 
     rate = rows_read / spark_s
+    load_after = os.getloadavg()
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
             "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
+            "load_1min_during_spark": {
+                "mean": round(sum(spark_rss.loads) / max(1, len(spark_rss.loads)), 2),
+                "max": round(max(spark_rss.loads, default=0), 2),
+            },
+            "load_1min_during_duckdb": {
+                "mean": round(sum(duck_rss.loads) / max(1, len(duck_rss.loads)), 2),
+                "max": round(max(duck_rss.loads, default=0), 2),
+            },
             "python": platform.python_version(),
         },
         "spark_master": master,
@@ -257,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "spark": {
             "seconds_wall_incl_jvm_start": round(spark_s, 1),
+            "cpu_seconds": spark_rss.cpu_seconds,
             "rows_per_second": round(rate),
             "step_seconds": report.get("step_seconds"),
             "peak_rss_driver_bytes": spark_rss.peak_driver,
@@ -268,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         "duckdb": {
             "seconds_wall": round(duck_s, 1),
             "seconds_copy": round(duck_copy_s, 1),
+            "cpu_seconds": duck_rss.cpu_seconds,
             "rows_per_second": round(rows_read / duck_s),
             "peak_rss_bytes": duck_rss.peak_driver,
             "what": "read_csv (explicit VARCHAR columns) -> trim/cast/local_date -> Parquet zstd PARTITION_BY local_date,"
             " 2 threads; no quarantine, dedup or accounting",
         },
         "ratio_spark_over_duckdb": round(spark_s / duck_s, 2),
+        "ratio_spark_over_duckdb_cpu_seconds": round(spark_rss.cpu_seconds / max(duck_rss.cpu_seconds, 0.1), 2),
         "targets": {
             "rows_per_second>=500k": rate >= TARGET_ROWS_PER_S,
             "time<=1.5x_duckdb": spark_s <= TARGET_RATIO_VS_DUCKDB * duck_s,
@@ -284,14 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     gb = 1024**3
-    print(f"master {master} ({why}); load before {load_before}")
+    print(f"master {master} ({why}); load before {load_before}, after {load_after}")
     print(
         f"spark : {rows_read:,} rows in {spark_s:.1f}s = {rate:,.0f} rows/s; 167M rows ~ {FULL_LCL_ROWS / rate / 60:.1f} min;"
-        f" peak RSS driver {spark_rss.peak_driver / gb:.2f} GB, executors {spark_rss.peak_executors / gb:.2f} GB"
+        f" peak RSS driver {spark_rss.peak_driver / gb:.2f} GB, executors {spark_rss.peak_executors / gb:.2f} GB;"
+        f" CPU {spark_rss.cpu_seconds}s; load during {result['machine']['load_1min_during_spark']}"
     )
     print(
         f"duckdb: {duck_s:.1f}s = {rows_read / duck_s:,.0f} rows/s; peak RSS {duck_rss.peak_driver / gb:.2f} GB;"
-        f" spark/duckdb = {spark_s / duck_s:.2f}"
+        f" CPU {duck_rss.cpu_seconds}s; spark/duckdb = {spark_s / duck_s:.2f}"
     )
     print(f"targets: {result['targets']}; written {args.out}")
     return 0

@@ -1,4 +1,4 @@
-"""Per-file accounting of a run: rows read = clean + quarantined (by reason) + duplicates dropped.
+"""Per-file accounting of a run: rows read = clean + quarantined (by reason) + duplicates dropped + not sampled.
 
 Stored twice: a JSON document per run beside the output (``readings_halfhourly/_ingest_runs/<run_id>.json``,
 ignored by Parquet readers because of the leading underscore) and the small Parquet dataset
@@ -27,6 +27,7 @@ COUNT_FIELDS = [
     "rows_quarantined",
     "duplicates_exact",
     "duplicates_conflicting",
+    "rows_not_sampled",  # valid rows of households outside a --households sample; 0 in a full run
 ]
 
 INGEST_ACCOUNTING = StructType(
@@ -81,6 +82,8 @@ def file_accounting(files: list[ProbedFile], stats_rows: list, run_id: str) -> l
             rec["duplicates_exact"] += n
         elif status == "duplicate_conflict":
             rec["duplicates_conflicting"] += n
+        elif status == "not_sampled":
+            rec["rows_not_sampled"] += n
         else:
             raise ValueError(f"unexpected status {status!r}")
     for rec in by_file.values():
@@ -88,7 +91,11 @@ def file_accounting(files: list[ProbedFile], stats_rows: list, run_id: str) -> l
         rec["rows_clean"] = rec["rows_written"] + rec["rows_out_of_range"]
         rec["rows_read"] = rec["lines"] - rec["header_lines"] - rec["blank_lines"]
         rec["balanced"] = rec["rows_read"] == (
-            rec["rows_clean"] + rec["rows_quarantined"] + rec["duplicates_exact"] + rec["duplicates_conflicting"]
+            rec["rows_clean"]
+            + rec["rows_quarantined"]
+            + rec["duplicates_exact"]
+            + rec["duplicates_conflicting"]
+            + rec["rows_not_sampled"]
         )
     return list(by_file.values())
 

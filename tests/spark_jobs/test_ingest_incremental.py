@@ -91,3 +91,22 @@ def test_date_range_arguments(tmp_path):
         parse_args(["--input", "x", "--local-date", "2013-01-01", "--from-date", "2013-01-01"])
     with pytest.raises(SystemExit):
         parse_args(["--input", "x", "--from-date", "2013-02-01", "--to-date", "2013-01-31"])
+
+
+def test_households_sample_balances_and_writes_only_the_sample(spark, tmp_path):
+    (tmp_path / "info.csv").write_text(INFO)
+    land = tmp_path / "land"
+    land.mkdir()
+    write(land / "A.csv", rows("MAC000001", DAYS) + rows("MAC000002", DAYS) + rows("MAC000003", DAYS))
+    r = ingest(spark, tmp_path, land, "s1", "--households", "2", "--sample-seed", "3")
+    (a,) = r["files"]
+    assert r["all_balanced"] and r["households_sample"] == {"requested": 2, "seed": 3, "selected": 2}
+    assert (a["rows_read"], a["rows_written"], a["rows_not_sampled"]) == (36, 24, 12)
+    assert r["totals"]["rows_not_sampled"] == 12
+    written = set(read_clean(tmp_path / "lake").household_id)
+    assert len(written) == 2
+    r2 = ingest(spark, tmp_path, land, "s2", "--households", "2", "--sample-seed", "3")
+    assert set(read_clean(tmp_path / "lake").household_id) == written  # deterministic
+    assert r2["totals"]["rows_not_sampled"] == 12
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "x", "--households", "0"])

@@ -9,7 +9,14 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs.ingestion.probe import parse_header
-from spark_jobs.ingestion.transform import classify, deduplicate, line_offsets, parse_lines
+from spark_jobs.ingestion.transform import (
+    classify,
+    deduplicate,
+    line_offsets,
+    mark_not_sampled,
+    parse_lines,
+    sample_households,
+)
 
 LCL = parse_header("LCLid,stdorToU,DateTime,KWH/hh (per half hour) ")
 
@@ -144,3 +151,48 @@ def test_line_offsets_span_splits():
     assert 100 + off[("a", 0)] == 1 and 104 + off[("a", 0)] == 5
     assert 7 + off[("a", 1000)] == 6 and 9 + off[("a", 1000)] == 8
     assert 42 + off[("b", 0)] == 1
+
+
+def test_time_parse_edge_cases(spark):
+    """The cast-based parse: T separator and fractions read as UTC; a non-zero fraction is off grid."""
+    values = [
+        "MAC000001,Std,2013-01-10T00:30:00, 0.1 ",
+        "MAC000001,Std,2013-01-10 01:00:00.000, 0.1 ",
+        "MAC000001,Std,2013-01-10 01:30:00.0000001, 0.1 ",
+        "MAC000001,Std,2013-02-29 01:30:00.0000000, 0.1 ",
+        "MAC000001,Std,2013-01-10 24:00:00.0000000, 0.1 ",
+        "MAC000001,Std, 2013-01-10 02:00:00.0000000 , 0.1 ",  # padded field: trimmed first
+    ]
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # must not matter: the files are UTC
+    try:
+        got = classified(spark, values).orderBy("row_id").select("interval_start_utc", "reason").collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert [r.reason for r in got] == [None, None, "off_grid_time", "unparseable_time", "unparseable_time", None]
+    assert [r.interval_start_utc for r in got if r.reason is None] == [
+        dt.datetime(2013, 1, 10, 0, 30),
+        dt.datetime(2013, 1, 10, 1, 0),
+        dt.datetime(2013, 1, 10, 2, 0),
+    ]
+
+
+def test_household_sample_is_deterministic_nested_and_counted(spark):
+    info = spark.createDataFrame(
+        [(f"MAC00000{i}", "Std", True) for i in range(1, 7)], "household_id string, info_tariff string, known boolean"
+    )
+    values = [f"MAC00000{i},Std,2013-01-10 00:30:00.0000000, 0.1 " for i in range(1, 7)]
+    values += ["MAC000001,Std,2013-01-10 00:30:00.0000000, 0.1 ", "MAC000002,Std,2013-01-10 01:00:00.0000000,Null"]
+    parsed = parse_lines(lines_df(spark, values), LCL, [], "Europe/London")
+    cl = classify(parsed, info, 10.0)
+    two, two_again, four = (sample_households(cl, n, 7) for n in (2, 2, 4))
+    assert two == two_again and len(two) == 2 and set(two) <= set(four) and len(four) == 4
+    assert sample_households(cl, 2, 8) != two or sample_households(cl, 2, 9) != two  # the seed matters
+    out = deduplicate(mark_not_sampled(cl, two), 2)
+    counts = {(r.household_id, r.status): r["count"] for r in out.groupBy("household_id", "status").count().collect()}
+    for hh in (f"MAC00000{i}" for i in range(1, 7)):
+        n = 2 if hh == "MAC000001" else 1
+        kept = {"clean": 1, **({"duplicate_exact": 1} if n == 2 else {})}
+        expected = kept if hh in two else {"not_sampled": n}  # dropped before duplicates are resolved
+        got = {s: c for (h, s), c in counts.items() if h == hh and s != "rejected"}
+        assert got == expected, hh
+    assert counts[("MAC000002", "rejected")] == 1  # quarantine checks run on every household
