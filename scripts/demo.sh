@@ -5,7 +5,7 @@
 # Expects scripts/env.sh to be sourced (the Makefile does it).
 set -euo pipefail
 HOUSEHOLDS="${DEMO_HOUSEHOLDS:-60}"
-FIRST="${DEMO_FROM:-2013-01-01}"
+FIRST="${DEMO_FROM:-2012-11-01}"
 LAST="${DEMO_TO:-2013-03-31}"
 LIVE="${DEMO_LIVE_DAY:-2013-04-01}"
 TIMEOUT_S="${DEMO_TIMEOUT_S:-1800}"

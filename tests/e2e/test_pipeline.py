@@ -17,10 +17,10 @@ from tests.e2e.conftest import REPO, dag_runs, run, wait_for_runs
 
 pytestmark = pytest.mark.e2e
 
-HOUSEHOLDS = 16
-HISTORY = ("2013-01-01", "2013-02-28")
-DAY = "2013-03-01"
-BACKFILL = ("2013-03-02", "2013-03-04")
+HOUSEHOLDS = 24
+HISTORY = ("2012-12-01", "2013-03-31")
+DAY = "2013-04-01"
+BACKFILL = ("2013-04-02", "2013-04-04")
 VOLATILE = {"_id", "_loaded_at", "_load_id"}
 
 
@@ -45,6 +45,7 @@ def generate_live_day(settings, day: str) -> None:
             day,
             "--seed",
             "7",
+            "--no-enrolment",
             "--truth",
             str(settings.state_dir / "truth" / "e2e_truth.csv"),
         ]
@@ -72,12 +73,13 @@ def history(stack, mongo):
             HISTORY[1],
             "--seed",
             "7",
+            "--no-enrolment",
             "--truth",
             str(stack.state_dir / "truth" / "e2e_truth_history.csv"),
             "--overwrite",
         ]
     )
-    conf = {"input": str(folder), "from_date": HISTORY[0], "to_date": HISTORY[1], "backtest_train_end": "2013-02-07"}
+    conf = {"input": str(folder), "from_date": HISTORY[0], "to_date": HISTORY[1], "backtest_train_end": "2013-03-03"}
     run(["airflow", "dags", "test", "smartmeter_history", "--conf", json.dumps(conf)], timeout=2400)
     latest = sorted(dag_runs("smartmeter_history"), key=lambda r: r["start_date"] or "")[-1]
     return latest["run_id"]
@@ -85,7 +87,7 @@ def history(stack, mongo):
 
 def test_history_run_loads_every_collection(history, mongo):
     days = mongo["household_daily"].count_documents({"local_date": {"$gte": HISTORY[0], "$lte": HISTORY[1]}})
-    assert days == HOUSEHOLDS * 59, days
+    assert days == HOUSEHOLDS * 121, days
     doc = mongo["household_daily"].find_one({"local_date": "2013-02-01"})
     assert doc["energy_kwh"] > 0 and doc["readings_expected"] == 48
     for name in ("group_halfhourly", "forecasts", "forecast_metrics", "tariff_comparison_monthly", "households"):
@@ -109,7 +111,7 @@ def snapshot(mongo) -> dict[str, tuple[int, str]]:
     queries = {
         "household_daily": {"local_date": DAY},
         "group_halfhourly": {"local_date": DAY},
-        "forecasts": {"local_date": "2013-03-02"},
+        "forecasts": {"local_date": "2013-04-02"},
         "anomalies": {"local_date": DAY},
     }
     return {name: (mongo[name].count_documents(q), checksum(list(mongo[name].find(q)))) for name, q in queries.items()}
@@ -133,7 +135,7 @@ def test_daily_rerun_gives_the_same_documents(daily, mongo):
 
 def test_backfill_three_days_through_the_scheduler(daily, stack, mongo):
     first, last = BACKFILL
-    for day in ("2013-03-02", "2013-03-03", "2013-03-04"):
+    for day in ("2013-04-02", "2013-04-03", "2013-04-04"):
         generate_live_day(stack, day)
     before = {r["run_id"] for r in dag_runs("smartmeter_daily")}
     conf = json.dumps({"stages": ["ingest", "aggregate", "load"]})
@@ -158,13 +160,13 @@ def test_backfill_three_days_through_the_scheduler(daily, stack, mongo):
     assert len(new) == 3, new
     states = wait_for_runs("smartmeter_daily", new, timeout_s=1500)
     assert set(states.values()) == {"success"}, states
-    for day in ("2013-03-02", "2013-03-03", "2013-03-04"):
+    for day in ("2013-04-02", "2013-04-03", "2013-04-04"):
         assert mongo["household_daily"].count_documents({"local_date": day}) == HOUSEHOLDS, day
 
 
 def test_failed_gate_stops_the_run_and_keeps_its_result(daily, stack, mongo):
     """A day whose households report a few readings each fails the readings gate; nothing after it runs."""
-    day = "2013-03-10"
+    day = "2013-04-10"
     folder = stack.landing_dir / day
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
