@@ -8,8 +8,9 @@ so a two-week vacancy does not become "normal" half-way through or make the week
 
 Kinds (a day gets at most one day kind; spikes are half hours and are only looked for on otherwise normal days):
 - near_zero: the day's energy is below ``near_zero_ratio`` x the reference median (vacancy, meter fault).
-- sustained_high: the MEDIAN half-hour residual of a half day is far above the household's usual (``high_z`` MADs,
-  and ``high_min_kwh``): an appliance left on lifts every half hour, appliance bursts lift a few. Residuals are
+- sustained_high: the median residual of the QUIET half of a half day's half hours (lowest reference) is far above
+  the household's usual (``high_z`` MADs, and ``high_min_kwh``): an appliance left on adds the same kWh to every
+  half hour, while appliance bursts lift a few and a busy day multiplies the load (little change when quiet). Residuals are
   first corrected for the household's own response to heating degree days, so electric heating in a cold
   snap is not an anomaly.
 - profile_shift: the 2-hour shape of the day, averaged over a centred week, is far (L1) from the reference shape
@@ -58,7 +59,7 @@ class RobustParams:
     ref_step: int = 7  # the per-slot reference is refreshed weekly: 7x cheaper, staleness <= 6 days
     iterations: int = 2
     near_zero_ratio: float = 0.2
-    high_z: float = 12.0  # half-day median residual, in MADs of the household's half-day medians
+    high_z: float = 16.0  # quiet-half-day median residual, in MADs of the household's own such medians
     high_min_kwh: float = 0.3  # ... and at least this much per half hour above the reference
     spike_tail_q: float = 0.98  # peaks-over-threshold: exceedances of this residual quantile are modelled
     spike_log10_p: float = -6.0  # flag a half hour whose natural exceedance probability is below 10^this
@@ -258,10 +259,13 @@ def _detect(
             near_zero = valid & (total <= p.near_zero_ratio * q50)
         normal = valid & ~excluded & ~near_zero
 
-        # Sustained high: an appliance left on lifts the MEDIAN half hour, which appliance bursts cannot.
+        # Only the quieter half of each half day (lowest reference): an appliance left on ADDS the same kWh to
+        # every half hour, while a busy day MULTIPLIES the load and so barely moves the quiet half hours.
         halves = resid.reshape(n_days, 2, SLOTS // 2)
+        ref_h = np.nan_to_num(ref.reshape(n_days, 2, SLOTS // 2), nan=np.inf)
+        quiet = np.argsort(ref_h, axis=2)[:, :, : SLOTS // 4]
         with np.errstate(all="ignore"):
-            blk = _nanmedian_last(halves, min_count=SLOTS // 4)
+            blk = _nanmedian_last(np.take_along_axis(halves, quiet, axis=2), min_count=SLOTS // 8)
         blk = blk - _heating_slope(blk, heat, normal) * heat[:, None]
         z_blk = _robust_z(blk, np.repeat(normal[:, None], 2, axis=1), 0.02)
         with np.errstate(invalid="ignore"):
