@@ -317,10 +317,14 @@ def make_folds(train_end: dt.date, test_end: dt.date, n_folds: int) -> list[tupl
 # ---------------------------------------------------------------------------------------------------------------
 # Modes
 # ---------------------------------------------------------------------------------------------------------------
-def load_tasks(spark, lake: Path, first: dt.date, last: dt.date, which: tuple[str, ...]) -> dict:
+def load_tasks(
+    spark, lake: Path, first: dt.date, last: dt.date, which: tuple[str, ...], daily_first: dt.date | None = None
+) -> dict:
+    """Inputs of the tasks: half-hourly cubes cover [first, last]; the daily table [daily_first, last] (default:
+    all history, so the daily model's training window really expands)."""
     s = get_settings()
     out = {}
-    feats, labels = read_daily(spark, lake, first, last)
+    feats, labels = read_daily(spark, lake, daily_first, last)
     if "household_daily" in which:
         out["household_daily"] = DailyTask(feats, labels)
     if "household_halfhourly" in which:
@@ -507,11 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if args.mode == "train":
         first = history_start(args.train_end - dt.timedelta(days=max(HH_TRAIN_DAYS, MASE_DAYS)))
-        tasks = load_tasks(spark, lake, None if "household_daily" in which else first, args.train_end, which)
+        tasks = load_tasks(spark, lake, first, args.train_end, which)
         log.info("trained: %s", train(tasks, args.train_end, models_dir))
     elif args.mode == "predict":
         first = history_start(args.date - dt.timedelta(days=112))
-        tasks = load_tasks(spark, lake, first, args.date, which)
+        tasks = load_tasks(spark, lake, first, args.date, which, daily_first=first)
         write_forecasts(spark, predict(tasks, args.date, models_dir, settings.local_timezone), lake / "forecasts")
     else:
         run_id = f"backtest_{args.train_end}_{args.test_end}_{uuid.uuid4().hex[:8]}"

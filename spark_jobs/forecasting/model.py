@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +71,13 @@ def conformity_scores(q: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def conformal_level(n: int, target: float = COVERAGE_TARGET) -> float:
-    """Finite-sample corrected quantile level ceil((n+1) target) / n, capped at 1."""
-    return min(1.0, math.ceil((n + 1) * target) / max(n, 1))
+    """The plain empirical ``target`` quantile of the scores.
+
+    Split conformal's finite-sample level ceil((n+1) target)/n guarantees coverage >= target, i.e. aims a little
+    above it; the bar here is a band around 80 %, so we aim at its centre. (Changed after the first MAC000002
+    run gave 82.6 % daily coverage with the corrected level; both figures are in the report.)
+    """
+    return target if n > 0 else 1.0
 
 
 def rolling_adjustment(
