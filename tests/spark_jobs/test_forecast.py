@@ -38,7 +38,9 @@ def _hh_task(readings: pd.DataFrame, first: dt.date, last: dt.date) -> forecast.
 def _daily_features(n_households: int, first: dt.date, days: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     dates = np.arange(np.datetime64(first), np.datetime64(first) + days)
-    idx = pd.MultiIndex.from_product([[f"H{i}" for i in range(n_households)], dates], names=["household_id", "local_date"])
+    idx = pd.MultiIndex.from_product(
+        [[f"H{i}" for i in range(n_households)], dates], names=["household_id", "local_date"]
+    )
     f = pd.DataFrame(rng.uniform(5, 15, size=(len(idx), len(FEATURE_COLUMNS))), index=idx, columns=FEATURE_COLUMNS)
     f["roll28_valid_days"] = 28
     f = f.reset_index()
@@ -58,7 +60,9 @@ def test_training_on_data_ending_at_t_uses_no_input_after_t(tmp_path):
     after = pd.to_datetime(poisoned["interval_start_utc"]) >= pd.Timestamp("2013-04-01", tz="UTC")
     poisoned.loc[after, "energy_kwh"] = POISON
     truncated = readings[~after]
-    probe = _hh_task(readings, dt.date(2013, 1, 1), dt.date(2013, 4, 19)).design(dt.date(2013, 4, 1), dt.date(2013, 4, 19))
+    probe = _hh_task(readings, dt.date(2013, 1, 1), dt.date(2013, 4, 19)).design(
+        dt.date(2013, 4, 1), dt.date(2013, 4, 19)
+    )
 
     fitted = {}
     for label, data in (("poisoned", poisoned), ("truncated", truncated)):
@@ -74,7 +78,9 @@ def test_training_on_data_ending_at_t_uses_no_input_after_t(tmp_path):
 
     before = readings.copy()
     before.loc[pd.to_datetime(before["local_date"]) == pd.Timestamp("2013-03-01"), "energy_kwh"] *= 5
-    model_b, _ = forecast.fit_calibrated(_hh_task(before, dt.date(2013, 1, 1), dt.date(2013, 4, 19)), T_end, dt.date(2013, 1, 1), 14)
+    model_b, _ = forecast.fit_calibrated(
+        _hh_task(before, dt.date(2013, 1, 1), dt.date(2013, 4, 19)), T_end, dt.date(2013, 1, 1), 14
+    )
     assert not np.array_equal(model_b.predict_raw(probe.X), fitted["truncated"])
 
     # Daily task: rows after T (poisoned features and labels) never reach the fit.
@@ -104,7 +110,12 @@ def test_rolling_calibration_uses_only_earlier_days_and_hits_80_percent():
     # Raw quantiles far too narrow; calibration on past scores restores ~80 % coverage on new data.
     y = rng.normal(10, 2, 20000)
     q = np.column_stack([np.full_like(y, 9.5), np.full_like(y, 10), np.full_like(y, 10.5)])
-    a = qm.rolling_adjustment(np.full(10000, np.datetime64("2013-01-01")), qm.conformity_scores(q[:10000], y[:10000]), np.array(["2013-01-02"], "datetime64[D]"), 28)
+    a = qm.rolling_adjustment(
+        np.full(10000, np.datetime64("2013-01-01")),
+        qm.conformity_scores(q[:10000], y[:10000]),
+        np.array(["2013-01-02"], "datetime64[D]"),
+        28,
+    )
     p = qm.calibrated_interval(q[10000:], np.full(10000, a[np.datetime64("2013-01-02")]))
     cover = np.mean((y[10000:] >= p[:, 0]) & (y[10000:] <= p[:, 2]))
     assert 0.78 <= cover <= 0.82
@@ -113,7 +124,9 @@ def test_rolling_calibration_uses_only_earlier_days_and_hits_80_percent():
 
 def test_metrics_by_hand():
     y = np.array([1.0, 2.0, 3.0, 4.0])
-    m = point_metrics(y, np.array([1.0, 2.0, 3.0, 6.0]), mase_scale_kwh=1.0, p10=y - 1, p90=np.array([2, 3, 4, 4.5]), with_mape=True)
+    m = point_metrics(
+        y, np.array([1.0, 2.0, 3.0, 6.0]), mase_scale_kwh=1.0, p10=y - 1, p90=np.array([2, 3, 4, 4.5]), with_mape=True
+    )
     assert m["mae_kwh"] == 0.5 and m["rmse_kwh"] == 1.0 and m["mase"] == 0.5
     assert m["r2"] == pytest.approx(1 - 4 / 5) and m["mape_pct"] == pytest.approx(12.5)
     assert m["coverage_p10_p90"] == 1.0
