@@ -17,14 +17,20 @@ E = gx.expectations
 MAX_EVENT_HALFHOURS = 48 * 120  # a vacancy or shift longer than ~4 months is a bug, not an event
 
 
+def _utc(col: pd.Series) -> pd.Series:
+    """As tz-aware UTC whether the reader gave naive (Spark's UTC session) or UTC-aware timestamps."""
+    ts = pd.to_datetime(col)
+    return ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+
+
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     """Derived checks GX cannot express on one column: the event must end after it starts, and its local
     start day must be the day of ``start_utc`` in Europe/London."""
     out = df.copy()
-    start = pd.to_datetime(out["start_utc"])
-    end = pd.to_datetime(out["end_utc"])
+    start = _utc(out["start_utc"])
+    end = _utc(out["end_utc"])
     out["minutes"] = (end - start).dt.total_seconds() / 60
-    local = start.dt.tz_localize("UTC").dt.tz_convert("Europe/London").dt.date
+    local = start.dt.tz_convert("Europe/London").dt.date
     out["local_date_matches_start"] = (
         local.astype(str).to_numpy() == pd.to_datetime(out["local_date"]).dt.date.astype(str).to_numpy()
     )

@@ -189,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
             daily = daily.where(F.col("local_date") <= F.lit(last))
     else:
         daily = daily_from_readings(read_readings(spark, lake / "readings_halfhourly", read_from, last))
-    version = args.segmentation_version or latest_version(spark, lake / "segments")
-    segments = read_dataset(spark, lake / "segments", SEGMENTS).where(F.col("segmentation_version") == version)
+    if dataset_exists(lake / "segments"):
+        version = args.segmentation_version or latest_version(spark, lake / "segments")
+        segments = read_dataset(spark, lake / "segments", SEGMENTS).where(F.col("segmentation_version") == version)
+    else:  # before the first segmentation every household is "no_segment", and is still counted
+        version = None
+        segments = spark.createDataFrame([], SEGMENTS)
     out = compare(daily, segments, params)
     if first:
         out = out.where(F.col("month") >= F.lit(first))

@@ -2,6 +2,7 @@
 ``segment_summary`` (segment), all partitioned by ``segmentation_version``.
 
     python -m spark_jobs.segments --train-from 2012-06-01 --train-to 2013-05-31 [--k 4] [--seed 42] [--version V]
+    python -m spark_jobs.segments --to-date 2013-05-31      (window: the 365 days ending there)
 
 Spark reduces the training window to one row per household (mean kWh per local half hour over complete days,
 complete days, mean daily kWh); scikit-learn clusters those rows on the driver (spark_jobs/analytics/segmentation.py).
@@ -12,6 +13,7 @@ A run replaces only its own version, so dashboards can keep showing the previous
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -102,8 +104,12 @@ def run(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s = get_settings()
     p = argparse.ArgumentParser(prog="python -m spark_jobs.segments", description=__doc__.splitlines()[0])
-    p.add_argument("--train-from", type=parse_date, required=True)
-    p.add_argument("--train-to", type=parse_date, required=True)
+    p.add_argument(
+        "--train-to", "--to-date", dest="train_to", type=parse_date, required=True, help="last day trained on"
+    )
+    p.add_argument(
+        "--train-from", "--from-date", dest="train_from", type=parse_date, default=None, help="default: a year before"
+    )
     p.add_argument("--version", default=None, help="default seg_<train-from>_<train-to>")
     p.add_argument("--k", type=int, default=None, help="fix k instead of choosing by silhouette")
     p.add_argument("--k-min", type=int, default=3)
@@ -116,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.train_from is None:
+        args.train_from = args.train_to - dt.timedelta(days=364)
     settings = get_settings()
     spark = job_session("segments")
     version = args.version or f"seg_{args.train_from}_{args.train_to}"
