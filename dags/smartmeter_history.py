@@ -45,6 +45,13 @@ with DAG(
         ),
         "from_date": Param("2012-10-12", type="string", format="date", title="First day (Europe/London)"),
         "to_date": Param("2014-02-28", type="string", format="date", title="Last day (Europe/London)"),
+        "households": Param(
+            0,
+            type="integer",
+            minimum=0,
+            title="Households",
+            description="0 = all households; N = a deterministic sample of N households (same N, same sample).",
+        ),
         "stages": Param(
             list(STAGES),
             type="array",
@@ -73,4 +80,5 @@ with DAG(
         forecast_days=(FIRST, LAST),
         fit_segments=True,
         selectable=True,
+        ingest_args=("--households", "{{ params.households }}"),
     )

@@ -159,6 +159,7 @@ def stage_graph(
     forecast_days: tuple[str, str],
     fit_segments: bool = False,
     selectable: bool = False,
+    ingest_args: tuple[str, ...] = (),
 ):
     """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs / neighbours → gates →
     load → finish.
@@ -182,7 +183,7 @@ def stage_graph(
     ingest = spark_job(
         "ingest",
         "ingest",
-        ["--input", input_path, *window, "--run-id", "{{ run_id }}"],
+        ["--input", input_path, *window, "--run-id", "{{ run_id }}", *ingest_args],
         outlets=[dataset_asset("readings_halfhourly"), dataset_asset("ingest_accounting")],
     )
     g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)

@@ -87,7 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--households",
         type=int,
         default=None,
-        help="keep a deterministic sample of N households (smallest xxhash64(seed, id)); others -> rows_not_sampled",
+        help="keep a deterministic sample of N households (smallest xxhash64(seed, id)); others -> rows_not_sampled;"
+        " 0 means all (the history DAG's form passes 0 for 'all households')",
     )
     p.add_argument("--sample-seed", type=int, default=1, help="seed of the --households sample")
     p.add_argument("--strict", action="store_true", help="exit 3 if any file was unreadable or had a bad header")
@@ -98,8 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.from_date = args.to_date = args.local_date
     if args.from_date and args.to_date and args.from_date > args.to_date:
         p.error("--from-date is after --to-date")
-    if args.households is not None and args.households < 1:
-        p.error("--households must be at least 1")
+    if args.households == 0:
+        args.households = None
+    if args.households is not None and args.households < 0:
+        p.error("--households must be 0 (all) or a positive sample size")
     if args.run_id is None:
         args.run_id = f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     return args
