@@ -8,7 +8,7 @@ INPUT ?= $(CURDIR)/../shared/data/lcl_sample
 TRAIN_END ?= 2013-09-30
 TEST_END ?= 2013-12-31
 
-.PHONY: help install start run demo stop status urls test test-fast test-e2e lint format evaluate bench clean-state
+.PHONY: help install start run demo stop status urls test test-fast test-e2e test-e2e-full lint format evaluate bench clean-state
 
 help:
 	@echo "make run        install what is missing, start the stack, run the pipeline on demo data, print the UIs"
@@ -41,14 +41,17 @@ urls:
 # The full suite: the fast tests first, then the end-to-end tests against the running stack.
 test: export SMARTMETER_REQUIRE_DEPLOY_TOOLS = 1
 test: start
-	@$(ENV) $(PYTEST) -m "not e2e and not superset" -q -p no:cacheprovider
+	@$(ENV) $(PYTEST) -m "not e2e and not e2e_full and not superset" -q -p no:cacheprovider
 	@$(ENV) $(PYTEST) -m "e2e or superset" -q -p no:cacheprovider
 	@$(ENV) .venv/bin/ruff check .
 	@if [ -n "$$CI" ]; then bash scripts/stack.sh stop; fi
 
 test-fast: install
 	@$(ENV) scripts/stack.sh start ferretdb
-	@$(ENV) $(PYTEST) -m "not e2e and not superset" -q
+	@$(ENV) $(PYTEST) -m "not e2e and not e2e_full and not superset" -q
+
+test-e2e-full: start
+	@$(ENV) $(PYTEST) -m "e2e_full" -q
 
 test-e2e: start
 	@$(ENV) $(PYTEST) -m "e2e or superset" -q

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import REPO, dag_runs, run, wait_for_runs
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e_full
 
 HOUSEHOLDS = 24
 HISTORY = ("2012-12-01", "2013-03-31")
