@@ -22,9 +22,12 @@ def _upsert_run(dag_id: str, run_id: str, fields: dict[str, Any]) -> None:
     settings = get_settings()
     client = pymongo.MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=3000)
     try:
+        on_insert = {"dag_id": dag_id, "run_id": run_id}
+        if "status" not in fields:  # a task's success leaves the run's status alone once it is set
+            on_insert["status"] = "running"
         client[settings.mongo_db]["pipeline_runs"].update_one(
             {"dag_id": dag_id, "run_id": run_id},
-            {"$set": fields, "$setOnInsert": {"dag_id": dag_id, "run_id": run_id}},
+            {"$set": fields, "$setOnInsert": on_insert},
             upsert=True,
         )
     finally:
@@ -59,7 +62,6 @@ def record_task_success(context: dict[str, Any]) -> None:
     try:
         ti = context["ti"]
         fields = _run_fields(context) | {f"tasks.{ti.task_id}": _task_record(context, "success")}
-        fields.setdefault("status", "running")
         _upsert_run(ti.dag_id, ti.run_id, fields)
     except Exception:  # noqa: BLE001 - bookkeeping must not fail the task
         log.exception("could not record task success in pipeline_runs")

@@ -40,7 +40,7 @@ def test_history_dag_ingests_the_real_sample_into_mongodb(stack, tmp_path):
         accounting = db["ingest_accounting"].find_one({"source_file": "MAC000002.csv"})
         assert accounting["rows_read"] == 24_158 and accounting["rows_clean"] == 24_140
         assert db["households"].count_documents({}) == 5_566
-        reasons = {d["reason"]: d["rows"] for d in db["readings_rejected_summary"].find()}
+        reasons = {d["reason"]: d["rejected_lines"] for d in db["readings_rejected_summary"].find()}
         assert reasons == {"off_grid_time": 1}
         run = db["pipeline_runs"].find_one({"dag_id": "smartmeter_history"})
         assert run["status"] == "success"
