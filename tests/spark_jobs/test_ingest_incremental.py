@@ -108,5 +108,6 @@ def test_households_sample_balances_and_writes_only_the_sample(spark, tmp_path):
     r2 = ingest(spark, tmp_path, land, "s2", "--households", "2", "--sample-seed", "3")
     assert set(read_clean(tmp_path / "lake").household_id) == written  # deterministic
     assert r2["totals"]["rows_not_sampled"] == 12
+    assert parse_args(["--input", "x", "--households", "0"]).households is None  # 0 = all (the DAG form's default)
     with pytest.raises(SystemExit):
-        parse_args(["--input", "x", "--households", "0"])
+        parse_args(["--input", "x", "--households", "-1"])
