@@ -157,6 +157,7 @@ def stage_graph(
     input_path: str,
     forecast_jobs: list[tuple[str, list[str]]],
     forecast_days: tuple[str, str],
+    forecast_dataset: str = "forecasts",
     fit_segments: bool = False,
     selectable: bool = False,
     ingest_args: tuple[str, ...] = (),
@@ -165,7 +166,8 @@ def stage_graph(
     load → finish.
 
     ``forecast_jobs`` are (task_id, args) of ``spark_jobs/forecast.py`` run in order (the daily DAG predicts; the
-    history DAG backtests, then trains). ``fit_segments`` refits the household segments on the range before the
+    history DAG backtests, then trains); ``forecast_dataset`` is what they write over ``forecast_days`` (the
+    history DAG's backtest writes ``forecasts_backtest``), gated and loaded in place of ``forecasts``. ``fit_segments`` refits the household segments on the range before the
     neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` every stage is preceded by a
     guard that skips it unless the run's ``stages`` param names it; guards run whatever happened before them
     (``none_failed``), so skipping one stage skips only that stage and its gate.
@@ -194,10 +196,12 @@ def stage_graph(
     features = spark_job("features", "features", window, outlets=[dataset_asset("household_daily_features")])
     g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
     forecasts = [
-        spark_job(task_id, "forecast", args, outlets=[dataset_asset("forecasts"), dataset_asset("forecast_metrics")])
+        spark_job(
+            task_id, "forecast", args, outlets=[dataset_asset(forecast_dataset), dataset_asset("forecast_metrics")]
+        )
         for task_id, args in forecast_jobs
     ]
-    g_forecasts = gate.override(task_id="gate_forecasts")("forecasts", *forecast_days)
+    g_forecasts = gate.override(task_id=f"gate_{forecast_dataset}")(forecast_dataset, *forecast_days)
     anomalies = spark_job("anomalies", "anomalies", window, outlets=[dataset_asset("anomalies")])
     g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
     tariffs = spark_job("tariffs", "tariffs", window, outlets=[dataset_asset("tariff_comparison_monthly")])
@@ -205,7 +209,8 @@ def stage_graph(
         "tariff_comparison_monthly", first_day, last_day
     )
     neighbours = spark_job("neighbours", "neighbours", window, outlets=[dataset_asset("neighbour_comparison_monthly")])
-    load = load_serving(SERVING_DATASETS, first_day, last_day)
+    serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
+    load = load_serving(serving, first_day, last_day)
     gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies, g_tariffs]
 
     head = entry("ingest", ingest)

@@ -183,6 +183,7 @@ BASE_FIELDS = {
         "duration_s",
     ],
 }
+BASE_FIELDS["forecasts_backtest"] = BASE_FIELDS["forecasts"]
 
 
 class _Base:
@@ -469,7 +470,9 @@ def _view_halfhourly(base: _Base):
 
 
 def _read_forecasts(base: _Base) -> pd.DataFrame:
-    f = base("forecasts")
+    """Live day-ahead forecasts and the history's backtests (the only ones with actuals until the actual
+    arrives): the accuracy views score whatever has an actual."""
+    f = pd.concat([base("forecasts"), base("forecasts_backtest")], ignore_index=True)
     for c in ("p10_kwh", "p50_kwh", "p90_kwh", "actual_kwh"):
         f[c] = pd.to_numeric(f[c], errors="coerce")
     return f

@@ -377,6 +377,17 @@ def _batches(table: pa.Table, token: bytes, meta: dict[str, Any], batch_size: in
         yield docs
 
 
+# FerretDB v1 (SQLite) keeps one pooled SQLite connection per matched statement of an update command until the
+# command ends (100 in its pool): a bulk write of more than ~100 matching updates deadlocks the server. Marker
+# updates are therefore sent at most this many statements per command.
+STATEMENTS_PER_COMMAND = 50
+
+
+def _bulk_write(coll, ops: list, ordered: bool = True) -> None:
+    for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
+        coll.bulk_write(ops[start : start + STATEMENTS_PER_COMMAND], ordered=ordered)
+
+
 def _delete_ranges(coll, ranges: list[tuple[bytes, int]]) -> int:
     """Delete versions given as (token, n docs) by _id range, at most DELETE_CHUNK documents per command."""
     pieces: list[tuple[bytes, int, int]] = []
@@ -519,7 +530,8 @@ def load_table(
 
     # 1. register the pending versions, so a crash leaves a trace the next load cleans up
     if plan:
-        database[SERVING_LOADS].bulk_write(
+        _bulk_write(
+            database[SERVING_LOADS],
             [
                 UpdateOne(
                     {"_id": mid},
@@ -570,8 +582,9 @@ def load_table(
         log.exception("%s: load %s failed; removing its %d inserted documents", dataset, uid, inserted)
         try:
             _delete_ranges(coll, [(tok, n) for _, _, _, tok, _, n, _ in plan if n])
-            database[SERVING_LOADS].bulk_write(
-                [UpdateOne({"_id": mid}, {"$unset": {f"pending.{tok.hex()}": ""}}) for _, mid, _, tok, *_ in plan]
+            _bulk_write(
+                database[SERVING_LOADS],
+                [UpdateOne({"_id": mid}, {"$unset": {f"pending.{tok.hex()}": ""}}) for _, mid, _, tok, *_ in plan],
             )
         except Exception:  # noqa: BLE001 - the next load of the slice removes what is left
             log.exception("%s: cleanup of failed load %s incomplete; left pending on serving_loads", dataset, uid)
@@ -610,7 +623,7 @@ def load_table(
     if manifests:
         database[SERVING_MANIFESTS].insert_many(manifests, ordered=False)
     if commits:
-        database[SERVING_LOADS].bulk_write(commits, ordered=True)
+        _bulk_write(database[SERVING_LOADS], commits, ordered=True)
 
     # 4. cleanup: all superseded and failed versions of the loaded slices in as few deletes as possible (each
     #    delete is a collection scan on FerretDB), then their manifests and pending entries
@@ -622,7 +635,7 @@ def load_table(
         by_marker: dict[str, dict[str, str]] = {}
         for mid, t, _ in unsets:
             by_marker.setdefault(mid, {})[f"pending.{t}"] = ""
-        database[SERVING_LOADS].bulk_write([UpdateOne({"_id": m}, {"$unset": u}) for m, u in by_marker.items()])
+        _bulk_write(database[SERVING_LOADS], [UpdateOne({"_id": m}, {"$unset": u}) for m, u in by_marker.items()])
     duration = time.monotonic() - started
     return {
         "dataset": dataset,

@@ -13,7 +13,7 @@ on FerretDB v1); ``partition`` is the slice a load replaces as a whole (None: th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Bookkeeping collections of the loader (not datasets).
@@ -275,6 +275,16 @@ _SPECS = [
         doc="data interval, status, per-task state/duration (tasks.<id>), row counts per stage (row_counts.<stage>).",
     ),
 ]
+
+# Backtest forecasts (history DAG): the forecasts' grain and keys, ``actual_kwh`` filled; kept apart so the
+# dashboards never mix out-of-sample backtests with the live day-ahead forecasts.
+_SPECS.append(
+    replace(
+        next(s for s in _SPECS if s.name == "forecasts"),
+        name="forecasts_backtest",
+        grain="series x model version x backtest target day or half hour (p10/p50/p90 and actual kWh)",
+    )
+)
 
 REGISTRY: dict[str, CollectionSpec] = {s.name: s for s in _SPECS}
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     spark_master_ui_port: int = 8090
     spark_worker_ui_port: int = 8091
     mongo_port: int = 27017
+    ferretdb_debug_port: int = Field(8089, description="FerretDB's metrics and debug handler (/debug/metrics)")
     superset_port: int = 8088
 
     # Spark resources, sized for 2 cores / 24 GiB.
@@ -128,6 +129,7 @@ def _shell_exports(settings: Settings) -> str:
         "SM_SPARK_MASTER_UI_PORT": settings.spark_master_ui_port,
         "SM_SPARK_WORKER_UI_PORT": settings.spark_worker_ui_port,
         "SM_MONGO_PORT": settings.mongo_port,
+        "SM_FERRETDB_DEBUG_PORT": settings.ferretdb_debug_port,
         "SM_SUPERSET_PORT": settings.superset_port,
         "SM_SPARK_WORKER_CORES": settings.spark_worker_cores,
         "SM_SPARK_WORKER_MEMORY": settings.spark_worker_memory,

@@ -90,10 +90,30 @@ def test_history_run_loads_every_collection(history, mongo):
     assert days == HOUSEHOLDS * 121, days
     doc = mongo["household_daily"].find_one({"local_date": "2013-02-01"})
     assert doc["energy_kwh"] > 0 and doc["readings_expected"] == 48
-    for name in ("group_halfhourly", "forecasts", "forecast_metrics", "tariff_comparison_monthly", "households"):
+    for name in (
+        "group_halfhourly",
+        "forecasts_backtest",
+        "forecast_metrics",
+        "anomalies",
+        "segments",
+        "segment_profiles",
+        "tariff_comparison_monthly",
+        "neighbour_comparison_monthly",
+        "households",
+    ):
         assert mongo[name].count_documents({}) > 0, f"{name} is empty"
+    backtest = mongo["forecasts_backtest"].find_one({"task": "household_daily", "actual_kwh": {"$ne": None}})
+    assert backtest and backtest["local_date"] > "2013-03-03", "backtest targets start after the first training window"
     gates = list(mongo["dq_results"].find({"run_id": history}))
-    assert {g["suite"] for g in gates} >= {"readings_halfhourly", "household_daily", "household_daily_features"}
+    assert {g["suite"] for g in gates} >= {
+        "readings_halfhourly",
+        "household_daily",
+        "household_daily_features",
+        "forecasts_backtest",
+        "anomalies",
+        "segments",
+        "tariff_comparison_monthly",
+    }
     assert all(g["success"] for g in gates), [g for g in gates if not g["success"]]
     run_doc = mongo["pipeline_runs"].find_one({"dag_id": "smartmeter_history", "run_id": history})
     assert run_doc and run_doc["tasks"]["ingest"]["state"] == "success"

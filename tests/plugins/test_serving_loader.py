@@ -31,7 +31,8 @@ HOUSEHOLDS = ["MAC000001", "MAC000002", "MAC000003", "MAC000004"]
 
 @pytest.fixture(scope="module")
 def db():
-    client = MongoClient(MONGO_URI, serverSelectionTimeoutMS=3000, tz_aware=True)
+    # a socket timeout turns a server-side stall into a failure instead of a hung suite
+    client = MongoClient(MONGO_URI, serverSelectionTimeoutMS=3000, socketTimeoutMS=60000, tz_aware=True)
     try:
         client.admin.command("ping")
     except PyMongoError as exc:
@@ -281,3 +282,21 @@ def test_dq_result_and_pipeline_run_upserts(db, tmp_path):
     assert len(runs) == 1
     assert runs[0]["row_counts"] == {"ingest": 10, "load": 8} and runs[0]["status"] == "success"
     assert runs[0]["data_interval_start"] == start and runs[0]["durations_s"] == {"load": 1.5}
+
+
+def test_reload_of_many_slices_in_one_load(clean, tmp_path):
+    """A history reload replaces hundreds of day slices at once. FerretDB v1 holds a connection per matched
+    statement of an update command (100 in its pool), so the loader's marker updates must be split: loading and
+    then reloading 130 days must finish, with every slice's new version visible."""
+    db = clean
+    days = [(date(2013, 1, 1) + timedelta(days=i)).isoformat() for i in range(130)]
+    write_partitioned(tmp_path, "household_daily", daily_rows(days=days, households=HOUSEHOLDS[:1]))
+    first = loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    assert first["inserted"] == 130
+    shutil.rmtree(tmp_path / "household_daily")
+    write_partitioned(tmp_path, "household_daily", daily_rows(days=days, households=HOUSEHOLDS[:1], bump=1.0))
+    second = loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db)
+    assert second["modified"] == 130 and second["replaced_docs"] == 130
+    assert db["household_daily"].count_documents({}) == 130
+    markers = list(db[SERVING_LOADS].find({"collection": "household_daily"}))
+    assert len(markers) == 130 and not any(m.get("pending") for m in markers)
