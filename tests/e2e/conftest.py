@@ -52,9 +52,12 @@ def mongo(stack):
 
 
 def dag_runs(dag_id: str) -> list[dict]:
+    """The DAG's runs as the CLI reports them (its JSON line; Airflow's warnings are printed to stdout too)."""
     out = run(["airflow", "dags", "list-runs", dag_id, "-o", "json"]).stdout
-    start = out.find("[")
-    return json.loads(out[start:]) if start >= 0 else []
+    for line in out.splitlines():
+        if line.startswith("[{") or line.strip() == "[]":
+            return json.loads(line)
+    raise AssertionError(f"no JSON list in `airflow dags list-runs {dag_id}` output:\n{out[-2000:]}")
 
 
 def wait_for_runs(dag_id: str, run_ids: set[str], timeout_s: int) -> dict[str, str]:

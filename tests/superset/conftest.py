@@ -62,7 +62,9 @@ def mongo_db():
     try:
         client.admin.command("ping")
     except pymongo.errors.PyMongoError as exc:
-        pytest.skip(f"MongoDB/FerretDB not reachable at {get_settings().mongo_uri}: {exc}")
+        pytest.fail(
+            f"MongoDB/FerretDB not reachable at {get_settings().mongo_uri}: {exc}; run `make start`", pytrace=False
+        )
     yield client[TEST_DB]
     client.close()
 
@@ -114,7 +116,7 @@ def _template(env: dict[str, str]) -> Path:
 def superset_server(seeded_db):
     """A Superset over the test database, its metadata database fresh from the template plus the bundle."""
     if not (SUPERSET_BIN / "superset").exists():
-        pytest.skip("Superset is not installed (.venv-superset); run `make install`")
+        pytest.fail("Superset is not installed (.venv-superset); run `make install`", pytrace=False)
     env = _env(**secrets_env())
     template = _template(env)
     home = _state() / INSTANCE

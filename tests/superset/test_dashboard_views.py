@@ -124,7 +124,7 @@ def test_no_base_data_gives_empty_views():
 
 
 def test_build_writes_collections(frames):
-    """Against the embedded FerretDB (skipped when it is not running)."""
+    """Against the embedded FerretDB (fails when it is not running: `make test` starts it)."""
     import pymongo
 
     from spark_jobs.common.settings import get_settings
@@ -133,7 +133,7 @@ def test_build_writes_collections(frames):
     try:
         client.admin.command("ping")
     except pymongo.errors.PyMongoError:
-        pytest.skip("MongoDB/FerretDB not running")
+        pytest.fail(f"MongoDB/FerretDB not reachable at {get_settings().mongo_uri}; run `make start`", pytrace=False)
     db = client["smartmeter_test_dashboard_views"]
     try:
         from tests.superset.seed import insert_base

@@ -11,7 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PY = ROOT / ".venv-superset" / "bin" / "python"
 
-pytestmark = pytest.mark.skipif(not PY.exists(), reason="Superset is not installed (.venv-superset)")
+
+@pytest.fixture(autouse=True)
+def _superset_installed():
+    """`make test` installs Superset first; a missing environment is a failure, not a skip."""
+    if not PY.exists():
+        pytest.fail("Superset is not installed (.venv-superset); run `make install`", pytrace=False)
 
 
 def _load_config(secret: str | None) -> subprocess.CompletedProcess:
