@@ -50,6 +50,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -484,6 +485,12 @@ def load_table(
     check_unique_keys(table, s)
     table, groups = _slice_groups(table, s.partition)
     markers = {m["slice"]: m for m in database[SERVING_LOADS].find({"collection": dataset})}
+    if markers and any(m.get("docs") for m in markers.values()) and coll.estimated_document_count() == 0:
+        # the collection was dropped or emptied by hand: its markers describe nothing, load every slice afresh
+        log.warning("%s: collection is empty but %d slice markers exist; reloading from scratch", dataset, len(markers))
+        database[SERVING_LOADS].delete_many({"collection": dataset})
+        database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(dataset)}\\|"}})
+        markers = {}
     if s.partition is None:
         targets = [WHOLE]
     elif slices is None:

@@ -300,3 +300,14 @@ def test_reload_of_many_slices_in_one_load(clean, tmp_path):
     assert db["household_daily"].count_documents({}) == 130
     markers = list(db[SERVING_LOADS].find({"collection": "household_daily"}))
     assert len(markers) == 130 and not any(m.get("pending") for m in markers)
+
+
+def test_reload_after_the_collection_was_dropped(clean, tmp_path):
+    """Slice markers must not outlive their documents: after a hand-dropped collection the next load refills it."""
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    db.drop_collection("household_daily")
+    again = loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db)
+    assert again["inserted"] == 12
+    assert db.household_daily.count_documents({}) == 12
