@@ -28,6 +28,7 @@ from plugins.pipeline import (
     INTERVAL_FIRST_DAY,
     INTERVAL_LAST_DAY,
     STAGES,
+    daily_timetable,
     stage_graph,
     wait_for_landing,
 )
@@ -38,7 +39,7 @@ dag_id = Path(__file__).stem
 with DAG(
     dag_id=dag_id,
     doc_md=__doc__,
-    schedule="@daily",
+    schedule=daily_timetable(),
     start_date=pendulum.datetime(2011, 11, 1, tz="Europe/London"),
     catchup=False,
     max_active_runs=1,

@@ -1,8 +1,8 @@
 """
 ### Weekly model retraining
 
-Every week (Sunday night, Europe/London) retrains the day-ahead forecasting models on all history up to the
-end of the data interval, with a rolling-origin backtest against the naive baselines, and refits the household
+Every week (Sunday 02:00, Europe/London) retrains the day-ahead forecasting models on all history up to the
+last complete day (Saturday), with a rolling-origin backtest against the naive baselines, and refits the household
 segments. The new model version (named by its training window) is what the daily DAG's `predict` picks up
 from then on; the backtest metrics and segments are loaded into MongoDB for the dashboards.
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, chain
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from plugins.pipeline import DEFAULT_ARGS, INTERVAL_LAST_DAY, dataset_asset, finish_run, gate, load_serving
+from plugins.pipeline import DAY_BEFORE_INTERVAL_END, DEFAULT_ARGS, dataset_asset, finish_run, gate, load_serving
 from plugins.spark import spark_job
 
 dag_id = Path(__file__).stem
@@ -25,7 +25,8 @@ dag_id = Path(__file__).stem
 with DAG(
     dag_id=dag_id,
     doc_md=__doc__,
-    schedule="0 2 * * 0",
+    # weekly intervals ending Sunday 02:00 London (after the daily run of Saturday); trains up to Saturday
+    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone="Europe/London"),
     start_date=pendulum.datetime(2011, 11, 1, tz="Europe/London"),
     catchup=False,
     max_active_runs=1,
@@ -35,17 +36,19 @@ with DAG(
     train = spark_job(
         "train_forecast_models",
         "forecast",
-        ["train", "--train-end", INTERVAL_LAST_DAY],
+        ["train", "--train-end", DAY_BEFORE_INTERVAL_END],
         inlets=[dataset_asset("household_daily_features")],
         outlets=[dataset_asset("forecast_metrics")],
     )
     segments = spark_job(
         "fit_segments",
         "segments",
-        ["--to-date", INTERVAL_LAST_DAY],
+        ["--to-date", DAY_BEFORE_INTERVAL_END],
         inlets=[dataset_asset("household_daily")],
         outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
     )
-    g_segments = gate.override(task_id="gate_segments")("segments", INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
-    load = load_serving(["forecast_metrics", "segments", "segment_profiles"], INTERVAL_LAST_DAY, INTERVAL_LAST_DAY)
+    g_segments = gate.override(task_id="gate_segments")("segments", DAY_BEFORE_INTERVAL_END, DAY_BEFORE_INTERVAL_END)
+    load = load_serving(
+        ["forecast_metrics", "segments", "segment_profiles"], DAY_BEFORE_INTERVAL_END, DAY_BEFORE_INTERVAL_END
+    )
     chain(train, segments, g_segments, load, finish_run(["gate_segments"]))

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, PokeReturnValue, chain, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, chain, get_current_context, task
 
 from plugins.callbacks import record_task_failure, record_task_success
 from plugins.spark import spark_job
@@ -33,6 +33,18 @@ INTERVAL_LAST_DAY = (
     "{{ (data_interval_end.in_timezone('Europe/London') - macros.timedelta(seconds=1)).strftime('%Y-%m-%d') }}"
 )
 DAY_AFTER_INTERVAL = "{{ data_interval_end.in_timezone('Europe/London').strftime('%Y-%m-%d') }}"
+# The last complete London day before the run's interval end (the weekly retrain trains up to it).
+DAY_BEFORE_INTERVAL_END = (
+    "{{ (data_interval_end.in_timezone('Europe/London') - macros.timedelta(days=1)).strftime('%Y-%m-%d') }}"
+)
+
+
+def daily_timetable() -> CronDataIntervalTimetable:
+    """Midnight-to-midnight London days as data intervals. Airflow 3's plain cron schedule is a trigger
+    timetable whose runs have an empty interval (start = end); the pipeline processes intervals, so the DAGs
+    say so explicitly."""
+    return CronDataIntervalTimetable("0 0 * * *", timezone="Europe/London")
+
 
 STAGES = ("ingest", "aggregate", "features", "segments", "forecast", "anomalies", "tariffs", "neighbours", "load")
 

@@ -53,3 +53,27 @@ def test_no_network_or_slow_work_at_import(monkeypatch, path):
     started = time.monotonic()
     spec.loader.exec_module(module)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "run_after", "first", "last"),
+    [
+        # a London day (BST: 23:00 UTC the day before) and a day of the spring clock change (23 hours)
+        ("smartmeter_daily", "2013-07-02T00:00:00+01:00", "2013-07-01", "2013-07-01"),
+        ("smartmeter_daily", "2013-04-01T00:00:00+01:00", "2013-03-31", "2013-03-31"),
+        ("smartmeter_retrain", "2013-07-07T02:00:00+01:00", "2013-06-30", "2013-07-06"),
+    ],
+)
+def test_scheduled_runs_cover_whole_london_days(dagbag, dag_id, run_after, first, last):
+    """A scheduled run's data interval is whole Europe/London days (not Airflow 3's empty cron-trigger interval)."""
+    import pendulum
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    timetable = coerce_to_core_timetable(dagbag.get_dag(dag_id).timetable)  # what the scheduler runs
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.parse(run_after))
+    start = interval.start.in_timezone("Europe/London")
+    end = interval.end.in_timezone("Europe/London")
+    # the last day processed: the interval's last day (daily); the last complete day before 02:00 Sunday (retrain)
+    last_day = end.subtract(seconds=1) if dag_id == "smartmeter_daily" else end.subtract(days=1)
+    assert (start.to_date_string(), last_day.to_date_string()) == (first, last)
+    assert start.hour == end.hour == (0 if dag_id == "smartmeter_daily" else 2)
