@@ -17,11 +17,14 @@ if [ -f "$DEMO/done" ] && [ "${DEMO_FORCE:-}" != "1" ]; then
   exit 0
 fi
 
+# runs_json DAG_ID: the CLI's JSON list of runs (Airflow prints its warnings on stdout too: keep the JSON line).
+runs_json() { airflow dags list-runs "$1" -o json 2>/dev/null | grep -E '^\[(\{|\])' || echo '[]'; }
+
 # wait_run DAG_ID RUN_ID: poll the run's state until it is final; fail loudly with the failed tasks.
 wait_run() {
   local dag="$1" run="$2" t=0 state
   while :; do
-    state="$(airflow dags list-runs "$dag" -o json 2>/dev/null \
+    state="$(runs_json "$dag" \
       | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"]==sys.argv[1]]; print(r[0]["state"] if r else "none")' "$run")"
     case "$state" in
       success) echo "demo: $dag $run succeeded after ${t}s"; return 0 ;;
@@ -39,7 +42,8 @@ python -m spark_jobs.generate --out "$DEMO/history" --households "$HOUSEHOLDS" -
   --seed 42 --truth "$STATE/truth/anomalies_truth_history.csv" --overwrite
 
 airflow dags reserialize >/dev/null 2>&1 || true
-for d in smartmeter_history smartmeter_daily smartmeter_retrain smartmeter_demo_data; do airflow dags unpause "$d" >/dev/null; done
+# The daily and weekly DAGs stay paused: unpaused, they would wait for today's files, which a demo never writes.
+for d in smartmeter_history smartmeter_demo_data; do airflow dags unpause "$d" >/dev/null; done
 conf="{\"input\": \"$DEMO/history\", \"from_date\": \"$FIRST\", \"to_date\": \"$LAST\", \"backtest_train_end\": \"${DEMO_BACKTEST_FROM:-2013-02-28}\"}"
 run_id="demo_history_$(date +%Y%m%dT%H%M%S)"
 echo "demo: triggering smartmeter_history ($run_id)"
@@ -49,8 +53,11 @@ wait_run smartmeter_history "$run_id"
 echo "demo: writing the live day $LIVE into the landing folder and backfilling smartmeter_daily for it"
 python -m spark_jobs.generate --out "$SM_LANDING_DIR" --households "$HOUSEHOLDS" --live-day "$LIVE" --seed 42 \
   --truth "$STATE/truth/anomalies_truth.csv"
-airflow backfill create --dag-id smartmeter_daily --from-date "$LIVE" --to-date "$LIVE" --reprocess-behavior completed >/dev/null
-daily_run="$(airflow dags list-runs smartmeter_daily -o json | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"].startswith("backfill")]; print(sorted(r, key=lambda x: x["run_id"])[-1]["run_id"] if r else "")')"
+# the run for a London day has that day's midnight (London) as its logical date
+live_start="$(python -c 'import sys, pendulum; print(pendulum.parse(sys.argv[1], tz="Europe/London").isoformat())' "$LIVE")"
+airflow backfill create --dag-id smartmeter_daily --from-date "$live_start" --to-date "$live_start" \
+  --reprocess-behavior completed >/dev/null
+daily_run="$(runs_json smartmeter_daily | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"].startswith("backfill")]; print(sorted(r, key=lambda x: x["run_id"])[-1]["run_id"] if r else "")')"
 [ -n "$daily_run" ] || { echo "demo: the backfill created no daily run" >&2; exit 1; }
 wait_run smartmeter_daily "$daily_run"
 date -u +%FT%TZ > "$DEMO/done"

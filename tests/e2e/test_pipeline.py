@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 
+import pendulum
 import pytest
 
 from tests.e2e.conftest import REPO, dag_runs, run, wait_for_runs
@@ -29,6 +30,18 @@ def checksum(docs: list[dict]) -> str:
         json.dumps({k: v for k, v in d.items() if k not in VOLATILE}, sort_keys=True, default=str) for d in docs
     )
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def london_midnight(day: str) -> str:
+    """The start of a Europe/London day as an ISO instant: the logical date of the daily DAG's scheduled run
+    for that day (its data interval runs from one London midnight to the next)."""
+    return pendulum.parse(day, tz="Europe/London").isoformat()
+
+
+def dags_test_date(day: str) -> str:
+    """The date to give `airflow dags test` so the run processes ``day``: like a manual trigger, it processes
+    the last whole interval before it, i.e. the London day before the next midnight."""
+    return pendulum.parse(day, tz="Europe/London").add(days=1).isoformat()
 
 
 def generate_live_day(settings, day: str) -> None:
@@ -123,7 +136,7 @@ def test_history_run_loads_every_collection(history, mongo):
 @pytest.fixture(scope="module")
 def daily(history, stack, mongo):
     generate_live_day(stack, DAY)
-    run(["airflow", "dags", "test", "smartmeter_daily", DAY], timeout=1800)
+    run(["airflow", "dags", "test", "smartmeter_daily", dags_test_date(DAY)], timeout=1800)
     return snapshot(mongo)
 
 
@@ -146,7 +159,7 @@ def test_daily_run_processes_the_new_day(daily):
 def test_daily_rerun_gives_the_same_documents(daily, mongo):
     """Rerun the day's ingest and aggregation: the day's readings-derived documents come out identical."""
     conf = json.dumps({"stages": ["ingest", "aggregate", "load"]})
-    run(["airflow", "dags", "test", "smartmeter_daily", DAY, "--conf", conf], timeout=1800)
+    run(["airflow", "dags", "test", "smartmeter_daily", dags_test_date(DAY), "--conf", conf], timeout=1800)
     again = snapshot(mongo)
     assert again["household_daily"] == daily["household_daily"]
     assert again["group_halfhourly"] == daily["group_halfhourly"]
@@ -167,9 +180,9 @@ def test_backfill_three_days_through_the_scheduler(daily, stack, mongo):
             "--dag-id",
             "smartmeter_daily",
             "--from-date",
-            first,
+            london_midnight(first),
             "--to-date",
-            last,
+            london_midnight(last),
             "--dag-run-conf",
             conf,
             "--reprocess-behavior",
@@ -195,7 +208,7 @@ def test_failed_gate_stops_the_run_and_keeps_its_result(daily, stack, mongo):
         for slot in range(6):  # 6 of 48 half hours: far below any completeness bound
             lines.append(f"MAC{i + 2:06d},Std,{day} {slot // 2:02d}:{30 * (slot % 2):02d}:00.0000000, 0.{slot + 1}00 ")
     (folder / "partial.csv").write_text("\r\n".join(lines) + "\r\n")
-    proc = run(["airflow", "dags", "test", "smartmeter_daily", day], timeout=1200, check=False)
+    proc = run(["airflow", "dags", "test", "smartmeter_daily", dags_test_date(day)], timeout=1200, check=False)
     assert proc.returncode != 0
     latest = sorted(dag_runs("smartmeter_daily"), key=lambda r: r["start_date"] or "")[-1]
     gate = mongo["dq_results"].find_one({"run_id": latest["run_id"], "suite": "readings_halfhourly"})
