@@ -85,8 +85,18 @@ def gate(dataset: str, first_day: str, last_day: str) -> dict[str, Any]:
 
 
 @task
-def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str, Any]:
-    """Idempotent load of the slice into MongoDB, then the dashboards' pre-aggregated views."""
+def load_serving(
+    datasets: list[str],
+    first_day: str,
+    last_day: str,
+    forecast_dataset: str = "forecasts",
+    forecast_first_day: str | None = None,
+    forecast_last_day: str | None = None,
+) -> dict[str, Any]:
+    """Idempotent load of the slice into MongoDB, then the dashboards' pre-aggregated views.
+
+    The forecast dataset is loaded over its own target days (the daily run forecasts the day after its
+    interval), the others over the run's days."""
     from plugins.serving.loader import ensure_collections, load_dataset, load_households, load_rejected_summary
 
     ctx = get_current_context()
@@ -103,6 +113,9 @@ def load_serving(datasets: list[str], first_day: str, last_day: str) -> dict[str
             counts[name] = load_dataset(name, months=months, run_id=run_id)
         elif name in ("forecast_metrics", "segments", "segment_profiles", "ingest_accounting"):
             counts[name] = load_dataset(name, run_id=run_id)
+        elif name == forecast_dataset and forecast_first_day and forecast_last_day:
+            days = days_between(forecast_first_day, forecast_last_day)
+            counts[name] = load_dataset(name, local_dates=days, run_id=run_id)
         else:
             counts[name] = load_dataset(name, local_dates=days_between(first_day, last_day), run_id=run_id)
     if (lake / "readings_rejected").exists():
@@ -222,7 +235,7 @@ def stage_graph(
     )
     neighbours = spark_job("neighbours", "neighbours", window, outlets=[dataset_asset("neighbour_comparison_monthly")])
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
-    load = load_serving(serving, first_day, last_day)
+    load = load_serving(serving, first_day, last_day, forecast_dataset, *forecast_days)
     gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies, g_tariffs]
 
     head = entry("ingest", ingest)
