@@ -42,7 +42,8 @@ python -m spark_jobs.generate --out "$DEMO/history" --households "$HOUSEHOLDS" -
   --seed 42 --truth "$STATE/truth/anomalies_truth_history.csv" --overwrite
 
 airflow dags reserialize >/dev/null 2>&1 || true
-# The daily and weekly DAGs stay paused: unpaused, they would wait for today's files, which a demo never writes.
+# The daily and weekly DAGs stay paused (unpaused only while the demo's backfill runs): unpaused, they would wait
+# for today's files, which a demo never writes.
 for d in smartmeter_history smartmeter_demo_data; do airflow dags unpause "$d" >/dev/null; done
 conf="{\"input\": \"$DEMO/history\", \"from_date\": \"$FIRST\", \"to_date\": \"$LAST\", \"backtest_train_end\": \"${DEMO_BACKTEST_FROM:-2013-02-28}\"}"
 run_id="demo_history_$(date +%Y%m%dT%H%M%S)"
@@ -59,7 +60,9 @@ airflow backfill create --dag-id smartmeter_daily --from-date "$live_start" --to
   --reprocess-behavior completed >/dev/null
 daily_run="$(runs_json smartmeter_daily | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"].startswith("backfill")]; print(sorted(r, key=lambda x: x["run_id"])[-1]["run_id"] if r else "")')"
 [ -n "$daily_run" ] || { echo "demo: the backfill created no daily run" >&2; exit 1; }
+airflow dags unpause smartmeter_daily >/dev/null  # the scheduler starts no run of a paused DAG, backfills included
 wait_run smartmeter_daily "$daily_run"
+airflow dags pause smartmeter_daily >/dev/null
 date -u +%FT%TZ > "$DEMO/done"
 python - <<'PY'
 import pymongo
