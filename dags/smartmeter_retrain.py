@@ -15,9 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, chain
+from airflow.sdk import DAG, chain
 
-from plugins.pipeline import DAY_BEFORE_INTERVAL_END, DEFAULT_ARGS, dataset_asset, finish_run, gate, load_serving
+from plugins.pipeline import (
+    DAY_BEFORE_INTERVAL_END,
+    DEFAULT_ARGS,
+    dataset_asset,
+    finish_run,
+    gate,
+    load_serving,
+    london_intervals,
+)
 from plugins.spark import spark_job
 
 dag_id = Path(__file__).stem
@@ -26,7 +34,7 @@ with DAG(
     dag_id=dag_id,
     doc_md=__doc__,
     # weekly intervals ending Sunday 02:00 London (after the daily run of Saturday); trains up to Saturday
-    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone="Europe/London"),
+    schedule=london_intervals("0 2 * * 0"),
     start_date=pendulum.datetime(2011, 11, 1, tz="Europe/London"),
     catchup=False,
     max_active_runs=1,

@@ -39,11 +39,16 @@ DAY_BEFORE_INTERVAL_END = (
 )
 
 
+def london_intervals(cron: str) -> CronDataIntervalTimetable:
+    """Data intervals between consecutive Europe/London times of ``cron``. Airflow 3's plain cron schedule is a
+    trigger timetable whose runs have an empty interval (start = end); the pipeline processes intervals, so the
+    DAGs say so explicitly."""
+    return CronDataIntervalTimetable(cron, timezone="Europe/London")
+
+
 def daily_timetable() -> CronDataIntervalTimetable:
-    """Midnight-to-midnight London days as data intervals. Airflow 3's plain cron schedule is a trigger
-    timetable whose runs have an empty interval (start = end); the pipeline processes intervals, so the DAGs
-    say so explicitly."""
-    return CronDataIntervalTimetable("0 0 * * *", timezone="Europe/London")
+    """Midnight-to-midnight London days."""
+    return london_intervals("0 0 * * *")
 
 
 STAGES = ("ingest", "aggregate", "features", "segments", "forecast", "anomalies", "tariffs", "neighbours", "load")
@@ -113,11 +118,10 @@ def load_serving(
             counts[name] = load_dataset(name, months=months, run_id=run_id)
         elif name in ("forecast_metrics", "segments", "segment_profiles", "ingest_accounting"):
             counts[name] = load_dataset(name, run_id=run_id)
-        elif name == forecast_dataset and forecast_first_day and forecast_last_day:
-            days = days_between(forecast_first_day, forecast_last_day)
-            counts[name] = load_dataset(name, local_dates=days, run_id=run_id)
         else:
-            counts[name] = load_dataset(name, local_dates=days_between(first_day, last_day), run_id=run_id)
+            own_days = name == forecast_dataset and forecast_first_day and forecast_last_day
+            first, last = (forecast_first_day, forecast_last_day) if own_days else (first_day, last_day)
+            counts[name] = load_dataset(name, local_dates=days_between(first, last), run_id=run_id)
     if (lake / "readings_rejected").exists():
         counts["readings_rejected_summary"] = load_rejected_summary(run_id=run_id)
     try:
@@ -192,10 +196,11 @@ def stage_graph(
 
     ``forecast_jobs`` are (task_id, args) of ``spark_jobs/forecast.py`` run in order (the daily DAG predicts; the
     history DAG backtests, then trains); ``forecast_dataset`` is what they write over ``forecast_days`` (the
-    history DAG's backtest writes ``forecasts_backtest``), gated and loaded in place of ``forecasts``. ``fit_segments`` refits the household segments on the range before the
-    neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` every stage is preceded by a
-    guard that skips it unless the run's ``stages`` param names it; guards run whatever happened before them
-    (``none_failed``), so skipping one stage skips only that stage and its gate.
+    history DAG's backtest writes ``forecasts_backtest``), gated and loaded in place of ``forecasts``.
+    ``fit_segments`` refits the household segments on the range before the neighbour comparison (the daily DAG
+    uses the weekly refit). With ``selectable`` every stage is preceded by a guard that skips it unless the run's
+    ``stages`` param names it; guards run whatever happened before them (``none_failed``), so skipping one stage
+    skips only that stage and its gate.
     """
     window = ["--from-date", first_day, "--to-date", last_day]
 

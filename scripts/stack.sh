@@ -75,8 +75,8 @@ start_ferretdb() {
   [ -x "$STATE/bin/ferretdb" ] || fail "FerretDB binary missing at $STATE/bin/ferretdb: run 'make install'"
   mkdir -p "$STATE/ferretdb"
   launch ferretdb "$SM_MONGO_PORT" "$STATE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/" \
-    --listen-addr="127.0.0.1:$SM_MONGO_PORT" --debug-addr="127.0.0.1:$SM_FERRETDB_DEBUG_PORT" --telemetry=disable --state-dir="$STATE/ferretdb" \
-    --log-level=warn
+    --listen-addr="127.0.0.1:$SM_MONGO_PORT" --debug-addr="127.0.0.1:$SM_FERRETDB_DEBUG_PORT" \
+    --telemetry=disable --state-dir="$STATE/ferretdb" --log-level=warn
   wait_for ferretdb 30 mongo_ping
 }
 

@@ -489,7 +489,7 @@ def load_table(
         # the collection was dropped or emptied by hand: its markers describe nothing, load every slice afresh
         log.warning("%s: collection is empty but %d slice markers exist; reloading from scratch", dataset, len(markers))
         database[SERVING_LOADS].delete_many({"collection": dataset})
-        database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(dataset)}\\|"}})
+        database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(_marker_id(dataset, ''))}"}})
         markers = {}
     if s.partition is None:
         targets = [WHOLE]
