@@ -9,6 +9,7 @@ FIRST="${DEMO_FROM:-2012-11-01}"
 LAST="${DEMO_TO:-2013-03-31}"
 LIVE="${DEMO_LIVE_DAY:-2013-04-01}"
 TIMEOUT_S="${DEMO_TIMEOUT_S:-1800}"
+STATE="${SM_STATE_DIR:?source scripts/env.sh first (the Makefile does)}"
 DEMO="$STATE/demo"
 mkdir -p "$DEMO" "$STATE/truth"
 
