@@ -8,17 +8,20 @@ so a two-week vacancy does not become "normal" half-way through or make the week
 
 Kinds (a day gets at most one day kind; spikes are half hours and are only looked for on otherwise normal days):
 - near_zero: the day's energy is below ``near_zero_ratio`` x the reference median (vacancy, meter fault).
-- sustained_high: the median residual of the QUIET half of a half day's half hours (lowest reference) is far above
-  the household's usual (``high_z`` MADs, and ``high_min_kwh``): an appliance left on adds the same kWh to every
-  half hour, while appliance bursts lift a few and a busy day multiplies the load (little change when quiet). Residuals are
-  first corrected for the household's own response to heating degree days, so electric heating in a cold
-  snap is not an anomaly.
+- sustained_high: the load ADDED to the QUIET half of a half day's half hours (lowest reference) is far above the
+  household's usual (``high_z`` MADs, and ``high_min_kwh``): an appliance left on adds the same kWh to every half
+  hour, while a busy day multiplies the load. So the half day is read as x = a x reference + b through the medians
+  of its quiet half hours and of its ``high_busy_slots`` busiest ones (a >= 1): b is the added load, a the busy-day
+  factor. b is first corrected for the household's own response to heating degree days, so electric heating in a
+  cold snap is not an anomaly.
 - profile_shift: the 2-hour shape of the day, averaged over a centred week, is far (L1) from the reference shape
-  (``shift_z`` robust z-scores of the household's own shape distance) for ``min_shift_days`` days or more.
-- spike: peaks over threshold. Residuals above the household's 98th percentile are modelled as an exponential
-  tail with a per-half-hour-of-day rate; one half hour (or two in a row) is a spike when a natural burst that
-  large would be too rare for that household at that time of day (``spike_log10_p``). Severity of a spike is
-  -log10 of that probability; of the other kinds the largest robust z of the event.
+  (``shift_z`` robust z-scores of the household's own shape distance) for ``min_shift_days`` days or more. The
+  flag-exclude-rescore loop runs up to ``iterations`` times: each pass keeps more of a long shift out of the
+  reference, so a month on night shifts is not half-learnt as normal and its end not mistaken for a new shift.
+- spike: one half hour (or two in a row) far beyond the household's OWN largest normal bursts: the residual is at
+  least (1 + ``spike_z``) x the ``spike_q_hi`` quantile of its normal half hours' residuals (both in a row at
+  (1 + ``spike_pair_z``) x). A ratio because bursts scale with the home (kettle in a flat vs shower and dryer in a
+  family house). Severity of a spike is that ratio minus 1; of the other kinds the largest robust z of the event.
 Consecutive days of one kind (gaps up to ``max_gap_days``) form one event.
 """
 
@@ -57,17 +60,18 @@ class RobustParams:
     ref_days: int = 28
     min_ref_days: int = 7
     ref_step: int = 7  # the per-slot reference is refreshed weekly: 7x cheaper, staleness <= 6 days
-    iterations: int = 2
+    iterations: int = 5  # until the flagged days stop changing; a long shift is found a week further per pass
     near_zero_ratio: float = 0.2
     high_z: float = 16.0  # quiet-half-day median residual, in MADs of the household's own such medians
     high_min_kwh: float = 0.3  # ... and at least this much per half hour above the reference
-    spike_tail_q: float = 0.98  # peaks-over-threshold: exceedances of this residual quantile are modelled
-    spike_log10_p: float = -6.0  # flag a half hour whose natural exceedance probability is below 10^this
-    spike_pair_log10_p: float = -7.0  # ... or two consecutive half hours whose joint probability is
+    high_busy_slots: int = 6  # busiest half hours of a half day that measure a busy day's multiplier (0: none)
+    spike_q_hi: float = 0.9995  # a spike lies beyond this quantile of the household's normal residuals ...
+    spike_z: float = 0.5  # ... by this share of it (residual >= 1.5 x the quantile)
+    spike_pair_z: float = 0.3  # ... or two consecutive half hours both this far out
     spike_min_kwh: float = 1.0
     shift_window_days: int = 7  # shape compared as a centred 7-day mean (shifts last a week or more)
-    shift_z: float = 5.0
-    shift_min_l1: float = 0.12
+    shift_z: float = 4.5
+    shift_min_l1: float = 0.15
     min_shift_days: int = 3
     max_gap_days: int = 1
     timezone: str = "Europe/London"
@@ -149,22 +153,15 @@ def _robust_z(x: np.ndarray, fit_mask: np.ndarray, floor: float) -> np.ndarray:
     return (x - med) / mad
 
 
-def _tail_log10_p(resid: np.ndarray, fit: np.ndarray, tail_q: float) -> np.ndarray:
-    """log10 of the chance that a natural half hour exceeds each residual (exponential peaks-over-threshold with a
-    smoothed per-slot exceedance rate); NaN below the threshold."""
-    ref = resid[fit]
-    if ref.size < 48 * 14:
+def _spike_score(resid: np.ndarray, fit: np.ndarray, q_hi: float) -> np.ndarray:
+    """How far each residual lies beyond the household's own largest normal bursts: resid / Q - 1, with Q the
+    ``q_hi`` quantile of the normal half hours' residuals (at 0.9995, the 17th largest of two years); NaN without
+    two weeks of them. A ratio, because appliance bursts scale with the home: a 3 kWh half hour is a fault in a
+    flat with a 1 kWh kettle and a Tuesday evening in a house with an electric shower and a tumble dryer."""
+    if fit.sum() < 48 * 14:
         return np.full_like(resid, np.nan)
-    u = max(float(np.quantile(ref, tail_q)), 0.05)
-    over = fit & (resid > u)
-    mu = max(float(np.mean(resid[over] - u)) if over.any() else 0.05, 0.05)
-    counts = over.sum(axis=0).astype(float)
-    days = max(int(fit.any(axis=1).sum()), 1)
-    kernel = np.array([1, 2, 3, 2, 1], dtype=float) / 9
-    smooth = np.convolve(np.concatenate([counts[-2:], counts, counts[:2]]), kernel, mode="valid")
-    rate = (smooth + 0.5) / days
-    with np.errstate(invalid="ignore"):
-        return np.where(resid > u, np.log10(rate)[None, :] - (resid - u) / mu / np.log(10), np.nan)
+    top = max(float(np.quantile(resid[fit], q_hi)), 0.05)
+    return resid / top - 1.0
 
 
 def _heating_slope(blk: np.ndarray, heat: np.ndarray, fit: np.ndarray) -> float:
@@ -259,13 +256,25 @@ def _detect(
             near_zero = valid & (total <= p.near_zero_ratio * q50)
         normal = valid & ~excluded & ~near_zero
 
-        # Only the quieter half of each half day (lowest reference): an appliance left on ADDS the same kWh to
-        # every half hour, while a busy day MULTIPLIES the load and so barely moves the quiet half hours.
-        halves = resid.reshape(n_days, 2, SLOTS // 2)
-        ref_h = np.nan_to_num(ref.reshape(n_days, 2, SLOTS // 2), nan=np.inf)
-        quiet = np.argsort(ref_h, axis=2)[:, :, : SLOTS // 4]
+        # Added load of each half day: x = a x ref + b through the medians of its quiet half (lowest reference) and
+        # of its busiest half hours. An appliance left on ADDS the same kWh to every half hour (b), a busy day
+        # MULTIPLIES the load (a >= 1), so a day at three times the usual load is not an appliance left on.
+        half = SLOTS // 2
+        ref_h = ref.reshape(n_days, 2, half)
+        order = np.argsort(np.nan_to_num(ref_h, nan=np.inf), axis=2)
+        quiet, busy = order[:, :, : half // 2], order[:, :, half - p.high_busy_slots :]
+        x_h = x.reshape(n_days, 2, half)
         with np.errstate(all="ignore"):
-            blk = _nanmedian_last(np.take_along_axis(halves, quiet, axis=2), min_count=SLOTS // 8)
+            xq = _nanmedian_last(np.take_along_axis(x_h, quiet, axis=2), min_count=SLOTS // 8)
+            rq = _nanmedian_last(np.take_along_axis(ref_h, quiet, axis=2), min_count=SLOTS // 8)
+            if p.high_busy_slots:
+                xb = _nanmedian_last(np.take_along_axis(x_h, busy, axis=2), min_count=2)
+                rb = _nanmedian_last(np.take_along_axis(ref_h, busy, axis=2), min_count=2)
+                # x = a ref + b through the quiet and the busy medians: b is the added load, a the busy-day factor
+                a = np.clip((xb - xq) / np.maximum(rb - rq, 0.05), 1.0, None)
+                blk = xq - a * rq
+            else:
+                blk = xq - rq
         blk = blk - _heating_slope(blk, heat, normal) * heat[:, None]
         z_blk = _robust_z(blk, np.repeat(normal[:, None], 2, axis=1), 0.02)
         with np.errstate(invalid="ignore"):
@@ -273,17 +282,14 @@ def _detect(
         high = valid & ~near_zero & blk_high.any(axis=1)
         z_high = np.nanmax(np.where(blk_high, z_blk, -np.inf), axis=1)
 
-        # Spikes: peaks over threshold. Residuals above the household's 98th percentile are modelled as an
-        # exponential tail with a per-half-hour-of-day rate; a half hour is a spike when bursts that large are
-        # too rare to expect by chance for that household at that time of day.
+        # Spikes: half hours far beyond the household's own largest normal bursts (see ``_spike_score``).
         fit = (normal & ~high)[:, None] & ~spike & ~np.isnan(resid)
-        log_p = _tail_log10_p(resid, fit, p.spike_tail_q)
-        lp = np.where(np.isnan(log_p), 0.0, log_p).ravel()
-        pair = np.minimum(lp + np.concatenate([lp[1:], [0.0]]), lp + np.concatenate([[0.0], lp[:-1]]))
+        z_cell = _spike_score(resid, fit, p.spike_q_hi)
+        zc = np.where(np.isnan(z_cell), -np.inf, z_cell).ravel()
+        pair = np.maximum(np.minimum(zc, np.r_[zc[1:], -np.inf]), np.minimum(zc, np.r_[-np.inf, zc[:-1]]))
+        cand = (zc >= p.spike_z) | (pair >= p.spike_pair_z)
         with np.errstate(invalid="ignore"):
-            cand = (lp <= p.spike_log10_p) | ((pair <= p.spike_pair_log10_p) & (lp <= p.spike_pair_log10_p / 3))
             spike = (valid & ~near_zero & ~high)[:, None] & cand.reshape(n_days, SLOTS) & (resid >= p.spike_min_kwh)
-        z_cell = -log_p
 
         # Profile shift: 2-hour shape of the (spike-free) day, averaged over a centred week, against the reference.
         clean = np.where(spike, ref, x)

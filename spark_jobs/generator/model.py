@@ -47,6 +47,8 @@ ANOMALY_KINDS = {
     "near_zero": (0.20, 144, 1008),
     "shifted_profile": (0.15, 336, 1344),
 }
+SPIKE_BURST_CAP = 4.0  # natural appliance events are min(Exp(1), 4) x the household's event size
+SPIKE_MAX_KWH = 11.5  # 23 kW for half an hour: about the limit of a 100 A single-phase supply
 ANOMALY_EPOCH_DAYS = 32  # anomalies are drawn per (household, 32-day epoch, kind), independent of the range
 
 # Quirk rates, from the real files (MAC000002: 17 duplicate midnight rows and 1 missing day in 505 days).
@@ -492,6 +494,18 @@ def schedule_anomalies(hh: Households, tl: Timeline, rate_per_year: float) -> An
     return Anomalies(row[keep], lo[keep], hi[keep], kind[keep], mag[keep])
 
 
+def spike_kwh(event_kwh: float, m: float) -> float:
+    """kWh a spike adds to each of its half hours: 1.5-2x the household's largest natural appliance burst
+    (``SPIKE_BURST_CAP`` x its event size), at least the absolute 2.5-6 kWh, at most ``SPIKE_MAX_KWH``.
+
+    Why relative: a home whose kettle-and-shower bursts reach 5 kWh makes 2.5-6 kWh half hours every week, so an
+    absolute size would inject "spikes" that are that home's normal behaviour; what a utility cares about is a
+    half hour that stands out from the home's own bursts (a fault, an unusual heavy load).
+    """
+    relative = (1.5 + 0.5 * m) * SPIKE_BURST_CAP * event_kwh
+    return float(min(max(2.5 + 3.5 * m, relative), SPIKE_MAX_KWH))
+
+
 def apply_anomalies(x: np.ndarray, hh: Households, rows: np.ndarray, tl: Timeline, lo0: int, an: Anomalies) -> None:
     """Modify the block ``x`` (rows x all slots from lo0) in place; order: shift, sustained, spike, near-zero."""
     names = list(ANOMALY_KINDS)
@@ -508,7 +522,7 @@ def apply_anomalies(x: np.ndarray, hh: Households, rows: np.ndarray, tl: Timelin
             elif kind_name == "sustained_high":
                 x[r, lo - lo0 : hi - lo0] += 0.5 + 1.0 * m  # a 1-3 kW appliance left on
             elif kind_name == "spike":
-                x[r, lo - lo0 : hi - lo0] += 2.5 + 3.5 * m
+                x[r, lo - lo0 : hi - lo0] += spike_kwh(hh.event_kwh[int(rows[r])], m)
             else:
                 x[r, lo - lo0 : hi - lo0] = np.where(m < 0.5, 0.0, 0.002 + 0.004 * m)  # fault: 0, vacancy: tiny
 

@@ -80,6 +80,42 @@ def test_heating_response_is_not_sustained_high():
     assert not (with_weather["kind"] == "sustained_high").any()
 
 
+def test_busy_day_is_not_sustained_high_but_added_load_is():
+    """Three times the usual load (a busy day multiplies) is no appliance left on; +0.5 kWh every half hour is."""
+    x = household(150, 5)
+    x[100] *= 3.0
+    x[120] += 0.5
+    ev = robust.detect_household("H4", START + np.arange(150), x)
+    high = ev[ev["kind"] == "sustained_high"]
+    days = {(pd.Timestamp(d) - pd.Timestamp(str(START))).days for d in high["local_date"]}
+    assert 120 in days, ev
+    assert 100 not in days, ev
+
+
+def _bursty(days: int, seed: int, burst_kwh: float) -> np.ndarray:
+    """A plain household plus natural appliance bursts of up to ``burst_kwh`` in about 2 % of half hours."""
+    rng = np.random.default_rng(seed)
+    x = household(days, seed)
+    on = rng.random(x.shape) < 0.02
+    return x + np.where(on, burst_kwh * rng.uniform(0.3, 1.0, x.shape), 0.0)
+
+
+def test_spike_is_judged_against_the_households_own_bursts():
+    """The same +3 kWh half hour is a spike in a home whose bursts reach 1 kWh and normal in one whose reach 4."""
+    found = {}
+    for burst in (1.0, 4.0):
+        x = _bursty(150, 6, burst)
+        x[50, 8] += 3.0  # 04:00 GMT
+        ev = robust.detect_household("H5", START + np.arange(150), x)
+        spikes = ev[ev["kind"] == "spike"]
+        found[burst] = bool((spikes["start_utc"] == utc(50, 8)).any())
+        if burst == 4.0:
+            x[70, 8] += 12.0  # three times that home's largest bursts
+            ev = robust.detect_household("H5", START + np.arange(150), x)
+            assert (ev.loc[ev["kind"] == "spike", "start_utc"] == utc(70, 8)).any(), ev
+    assert found == {1.0: True, 4.0: False}
+
+
 def test_trailing_quantiles_exclude_the_current_row():
     v = np.arange(10, dtype=float)[:, None]
     med = robust.trailing_quantiles(v, (0.5,), window=3, step=1, min_count=3)[0][:, 0]

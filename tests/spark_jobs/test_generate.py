@@ -306,6 +306,19 @@ def test_injected_anomalies_are_where_the_truth_file_says(tmp_path: Path):
     assert (a[~inside] == b[~inside]).all(), "no change outside the truth intervals"
 
 
+def test_spike_size_stands_out_from_the_households_own_bursts():
+    """Spikes are 1.5-2x the home's largest natural appliance burst (4 x its event size), never below the
+    absolute 2.5-6 kWh and never above what a 100 A supply delivers in half an hour."""
+    for m in (0.0, 0.5, 1.0):
+        assert model.spike_kwh(0.2, m) == pytest.approx(2.5 + 3.5 * m)  # small bursts: the absolute size
+        assert model.spike_kwh(1.0, m) == pytest.approx((1.5 + 0.5 * m) * 4.0)
+        assert model.spike_kwh(3.0, m) == model.SPIKE_MAX_KWH
+    ek = np.linspace(0.2, 1.9, 50)
+    sizes = np.array([model.spike_kwh(e, 0.0) for e in ek])
+    assert (sizes >= np.minimum(1.5 * model.SPIKE_BURST_CAP * ek, model.SPIKE_MAX_KWH) - 1e-12).all()
+    assert (np.diff(sizes) >= 0).all()
+
+
 # ----------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("args", "message"),
