@@ -1,8 +1,8 @@
 """The whole pipeline on generated data, through Airflow, the Spark standalone master and FerretDB.
 
-One history run (``airflow dags test``) prepares three months of features and a trained model; then the
-daily DAG processes a new day, is rerun (same documents), is backfilled over three days by the scheduler,
-and a day of broken data is stopped by its GX gate with the result kept in MongoDB.
+One history run (``airflow dags test``) prepares four months of features and a trained model; then the
+scheduler runs the daily DAG for a new day, reruns it (same documents), backfills three more days, and stops
+a day of broken data at its GX gate with the result kept in MongoDB.
 """
 
 from __future__ import annotations
@@ -38,29 +38,29 @@ def london_midnight(day: str) -> str:
     return pendulum.parse(day, tz="Europe/London").isoformat()
 
 
-def dags_test_date(day: str) -> str:
-    """The date to give `airflow dags test` so the run processes ``day``: like a manual trigger, it processes
-    the last whole interval before it. 06:00 the next morning, not midnight, so its logical date never equals
-    a scheduled or backfilled run's (those are London midnights)."""
-    return pendulum.parse(day, tz="Europe/London").add(days=1, hours=6).isoformat()
+def backfill_daily(first: str, last: str, conf: dict | None = None, timeout_s: int = 1500) -> dict[str, str]:
+    """Backfill the daily DAG over London days ``first``..``last`` through the scheduler; wait for the runs and
+    return their final states by run id. A day that already ran is cleared and rerun (reprocess "completed").
 
-
-def daily_dags_test(day: str, conf: dict | None = None, timeout: int = 1800, run_may_fail: bool = False) -> str:
-    """`airflow dags test` of the daily DAG for ``day``; returns the run's final state as recorded in Airflow.
-
-    Airflow 3.3.2's `dags test` exits 1 after a finished run of any DAG with a ``deadline`` (apache/airflow#73428:
-    ``'dict' object has no attribute 'hex'`` in DagRun.update_state), so the run's recorded state is the verdict;
-    any other non-zero exit is a failure of the command itself."""
-    cmd = ["airflow", "dags", "test", "smartmeter_daily", dags_test_date(day)]
+    The scheduler, not `airflow dags test`, runs the daily DAG here: Airflow 3.3.2's in-process `dags test`
+    crashes after the last task of a DAG that has a ``deadline`` (``'dict' object has no attribute 'hex'`` in
+    DagRun.update_state, apache/airflow#73428) and leaves the run "running" forever, while the scheduler's
+    serialized DAG handles the deadline correctly. Backfills also have their own ``max_active_runs``, so the
+    latest scheduled run, waiting for today's files, blocks none of them."""
+    dates = pendulum.interval(pendulum.parse(first), pendulum.parse(last)).range("days")
+    days = {pendulum.parse(london_midnight(d.to_date_string())) for d in dates}
+    cmd = ["airflow", "backfill", "create", "--dag-id", "smartmeter_daily", "--from-date", london_midnight(first)]
+    cmd += ["--to-date", london_midnight(last), "--reprocess-behavior", "completed"]
     if conf:
-        cmd += ["--conf", json.dumps(conf)]
-    proc = run(cmd, timeout=timeout, check=False)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0 and not run_may_fail and "'dict' object has no attribute 'hex'" not in output:
-        tail = "\n".join(output.splitlines()[-60:])
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
-    latest = sorted(dag_runs("smartmeter_daily"), key=lambda r: r["start_date"] or "")[-1]
-    return latest["state"]
+        cmd += ["--dag-run-conf", json.dumps(conf)]
+    run(cmd)
+    runs = {
+        r["run_id"]
+        for r in dag_runs("smartmeter_daily")
+        if r["logical_date"] and pendulum.parse(r["logical_date"]) in days
+    }
+    assert len(runs) == len(days), f"expected one run per day of {first}..{last}, got {runs}"
+    return wait_for_runs("smartmeter_daily", runs, timeout_s=timeout_s)
 
 
 def generate_live_day(settings, day: str) -> None:
@@ -154,9 +154,15 @@ def test_history_run_loads_every_collection(history, mongo):
 
 @pytest.fixture(scope="module")
 def daily(history, stack, mongo):
+    """The daily DAG's run for DAY. The DAG is unpaused for the module: the scheduler starts no queued run of a
+    paused DAG, backfills included."""
     generate_live_day(stack, DAY)
-    assert daily_dags_test(DAY) == "success"
-    return snapshot(mongo)
+    run(["airflow", "dags", "unpause", "smartmeter_daily"])
+    try:
+        assert set(backfill_daily(DAY, DAY).values()) == {"success"}
+        yield snapshot(mongo)
+    finally:
+        run(["airflow", "dags", "pause", "smartmeter_daily"], check=False)
 
 
 def snapshot(mongo) -> dict[str, tuple[int, str]]:
@@ -177,45 +183,19 @@ def test_daily_run_processes_the_new_day(daily):
 
 def test_daily_rerun_gives_the_same_documents(daily, mongo):
     """Rerun the day's ingest and aggregation: the day's readings-derived documents come out identical."""
-    assert daily_dags_test(DAY, {"stages": ["ingest", "aggregate", "load"]}) == "success"
+    assert set(backfill_daily(DAY, DAY, {"stages": ["ingest", "aggregate", "load"]}).values()) == {"success"}
     again = snapshot(mongo)
     assert again["household_daily"] == daily["household_daily"]
     assert again["group_halfhourly"] == daily["group_halfhourly"]
     assert again["forecasts"] == daily["forecasts"], "forecasts were not rerun and must be untouched"
 
 
-def test_backfill_three_days_through_the_scheduler(daily, stack, mongo, request):
+def test_backfill_three_days_through_the_scheduler(daily, stack, mongo):
     first, last = BACKFILL
     for day in ("2013-04-02", "2013-04-03", "2013-04-04"):
         generate_live_day(stack, day)
-    before = {r["run_id"] for r in dag_runs("smartmeter_daily")}
-    conf = json.dumps({"stages": ["ingest", "aggregate", "load"]})
-    # The scheduler starts no queued run of a paused DAG, backfills included; unpaused, it also schedules the
-    # latest real day, whose sensor waits in reschedule mode without blocking the backfill (separate
-    # max_active_runs per backfill).
-    run(["airflow", "dags", "unpause", "smartmeter_daily"])
-    request.addfinalizer(lambda: run(["airflow", "dags", "pause", "smartmeter_daily"], check=False))
-    run(
-        [
-            "airflow",
-            "backfill",
-            "create",
-            "--dag-id",
-            "smartmeter_daily",
-            "--from-date",
-            london_midnight(first),
-            "--to-date",
-            london_midnight(last),
-            "--dag-run-conf",
-            conf,
-            "--reprocess-behavior",
-            "completed",
-        ]
-    )
-    new = {r["run_id"] for r in dag_runs("smartmeter_daily")} - before
-    assert len(new) == 3, new
-    states = wait_for_runs("smartmeter_daily", new, timeout_s=1500)
-    assert set(states.values()) == {"success"}, states
+    states = backfill_daily(first, last, {"stages": ["ingest", "aggregate", "load"]})
+    assert len(states) == 3 and set(states.values()) == {"success"}, states
     for day in ("2013-04-02", "2013-04-03", "2013-04-04"):
         assert mongo["household_daily"].count_documents({"local_date": day}) == HOUSEHOLDS, day
 
@@ -231,11 +211,12 @@ def test_failed_gate_stops_the_run_and_keeps_its_result(daily, stack, mongo):
         for slot in range(6):  # 6 of 48 half hours: far below any completeness bound
             lines.append(f"MAC{i + 2:06d},Std,{day} {slot // 2:02d}:{30 * (slot % 2):02d}:00.0000000, 0.{slot + 1}00 ")
     (folder / "partial.csv").write_text("\r\n".join(lines) + "\r\n")
-    assert daily_dags_test(day, timeout=1200, run_may_fail=True) == "failed"
-    latest = sorted(dag_runs("smartmeter_daily"), key=lambda r: r["start_date"] or "")[-1]
-    gate = mongo["dq_results"].find_one({"run_id": latest["run_id"], "suite": "readings_halfhourly"})
+    states = backfill_daily(day, day, timeout_s=1200)
+    assert list(states.values()) == ["failed"], states
+    run_id = next(iter(states))
+    gate = mongo["dq_results"].find_one({"run_id": run_id, "suite": "readings_halfhourly"})
     assert gate is not None and gate["success"] is False and gate["expectations_failed"] >= 1
-    run_doc = mongo["pipeline_runs"].find_one({"dag_id": "smartmeter_daily", "run_id": latest["run_id"]})
+    run_doc = mongo["pipeline_runs"].find_one({"dag_id": "smartmeter_daily", "run_id": run_id})
     assert run_doc["status"] == "failed" and run_doc["failed_task"] == "gate_readings_halfhourly"
     assert "aggregate" not in run_doc.get("tasks", {}), "no stage after a failed gate may run"
     assert mongo["household_daily"].count_documents({"local_date": day}) == 0
