@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from spark_jobs.common.partitions import overwrite_partitions
 from spark_jobs.common.schemas import GROUP_HALFHOURLY, HOUSEHOLD_DAILY, READINGS_HALFHOURLY
 from spark_jobs.common.settings import get_settings
 from spark_jobs.common.spark import get_spark
@@ -155,16 +156,6 @@ def read_readings(
     return df
 
 
-def write_partitioned(df: DataFrame, path: Path) -> None:
-    """Dynamic partition overwrite: only the local_date partitions present in ``df`` are replaced."""
-    (
-        df.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy("local_date")
-        .parquet(str(path))
-    )
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="spark_jobs.aggregate", description=__doc__.split("\n")[0])
     p.add_argument("--lake", type=Path, default=None, help="lake folder (default: settings.lake_dir)")
@@ -182,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark("aggregate")
     readings = dedupe_readings(read_readings(spark, lake, args.from_date, args.to_date)).cache()
     attributes = read_household_info(spark, args.household_info or settings.household_information_csv).cache()
-    write_partitioned(build_household_daily(readings, attributes, settings.local_timezone), lake / "household_daily")
-    write_partitioned(build_group_halfhourly(readings, attributes), lake / "group_halfhourly")
+    overwrite_partitions(build_household_daily(readings, attributes, settings.local_timezone), lake / "household_daily")
+    overwrite_partitions(build_group_halfhourly(readings, attributes), lake / "group_halfhourly")
     log.info(
         "aggregate: wrote household_daily and group_halfhourly under %s (%s..%s)", lake, args.from_date, args.to_date
     )

@@ -39,9 +39,9 @@ from spark_jobs.analytics.io import (
     job_session,
     read_dataset,
     read_readings,
-    write_partitioned,
 )
 from spark_jobs.analytics.schemas import ANOMALIES, ANOMALY_ALERTS_DAILY, DETECTOR_KMEANS, DETECTOR_ROBUST
+from spark_jobs.common.partitions import replace_partitions
 from spark_jobs.common.schemas import FORECASTS
 from spark_jobs.common.settings import get_settings
 
@@ -170,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     replace = None
     if args.from_date and args.to_date:
         replace = [d.isoformat() for d in date_range(args.from_date, args.to_date)]
-    write_partitioned(events, lake / "anomalies", "local_date", replace)
+    replace_partitions(events, lake / "anomalies", "local_date", replace)
     alerts = alerts_daily(events, settings.local_timezone)
     if args.to_date:
         alerts = alerts.where(F.col("local_date") <= F.lit(args.to_date))
-    write_partitioned(alerts, lake / "anomaly_alerts_daily", "local_date", replace)
+    replace_partitions(alerts, lake / "anomaly_alerts_daily", "local_date", replace)
     counts = {f"{r['detector']}:{r['kind']}": r["count"] for r in events.groupBy("detector", "kind").count().collect()}
     print(json.dumps({"events": counts, **facts}, sort_keys=True))
     return 0

@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
 
+from spark_jobs.common.partitions import overwrite_partitions
 from spark_jobs.common.schemas import HOUSEHOLD_DAILY, HOUSEHOLD_DAILY_FEATURES
 from spark_jobs.common.settings import get_settings
 from spark_jobs.common.spark import get_spark
@@ -259,12 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         args.to_date,
         settings.local_timezone,
     )
-    (
-        features.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy("local_date")
-        .parquet(str(lake / "household_daily_features"))
-    )
+    overwrite_partitions(features, lake / "household_daily_features")
     log.info("features: wrote household_daily_features under %s (%s..%s)", lake, args.from_date, args.to_date)
     return 0
 

@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import features as feature_job
+from spark_jobs.common.partitions import overwrite_partitions
 from spark_jobs.common.schemas import (
     FORECAST_METRICS,
     FORECASTS,
@@ -473,7 +474,7 @@ def write_forecasts(spark: SparkSession, pdf: pd.DataFrame, path: Path) -> None:
     pdf = pdf.copy()
     pdf["target_time_utc"] = pd.to_datetime(pdf["target_time_utc"], utc=True)
     df = spark.createDataFrame(pdf[[f.name for f in FORECASTS.fields]], FORECASTS)
-    df.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy("local_date").parquet(str(path))
+    overwrite_partitions(df, path)
 
 
 def write_metrics(spark: SparkSession, rows: list[dict], path: Path) -> None:

@@ -37,9 +37,9 @@ from spark_jobs.analytics.io import (
     month_start,
     read_dataset,
     read_readings,
-    write_partitioned,
 )
 from spark_jobs.analytics.schemas import NEIGHBOUR_COMPARISON_MONTHLY, SEGMENTS
+from spark_jobs.common.partitions import replace_partitions
 from spark_jobs.common.schemas import HOUSEHOLD_DAILY
 from spark_jobs.common.settings import get_settings
 from spark_jobs.segments import latest_version
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         while m <= last:
             replace.append(m.isoformat())
             m = add_months(m, 1)
-    write_partitioned(out, lake / "neighbour_comparison_monthly", "month", replace)
+    replace_partitions(out, lake / "neighbour_comparison_monthly", "month", replace)
     facts = out.groupBy("status").agg(
         F.count("*").alias("n"), F.sum(F.col("high_usage_alert").cast("int")).alias("alerts")
     )

@@ -34,9 +34,9 @@ from spark_jobs.analytics.io import (
     job_session,
     parse_date,
     read_readings,
-    write_partitioned,
 )
 from spark_jobs.analytics.schemas import SEGMENT_PROFILES, SEGMENT_SUMMARY, SEGMENTS
+from spark_jobs.common.partitions import replace_partitions
 from spark_jobs.common.settings import get_settings
 
 PROFILE_COLS = [f"s{s:02d}" for s in range(48)]
@@ -145,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         args.k,
         (args.k_min, args.k_max),
     )
-    write_partitioned(segments, args.lake / "segments", "segmentation_version", [version])
-    write_partitioned(profiles, args.lake / "segment_profiles", "segmentation_version", [version])
-    write_partitioned(summary, args.lake / "segment_summary", "segmentation_version", [version])
+    replace_partitions(segments, args.lake / "segments", "segmentation_version", [version])
+    replace_partitions(profiles, args.lake / "segment_profiles", "segmentation_version", [version])
+    replace_partitions(summary, args.lake / "segment_summary", "segmentation_version", [version])
     print(json.dumps(facts, default=str))
     return 0
 

@@ -36,9 +36,9 @@ from spark_jobs.analytics.io import (
     month_end,
     month_start,
     read_readings,
-    write_partitioned,
 )
 from spark_jobs.analytics.schemas import TARIFF_COMPARISON_MONTHLY
+from spark_jobs.common.partitions import replace_partitions
 from spark_jobs.common.settings import get_settings
 
 SCHEDULE_YEAR = 2013
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             replace.append(m.isoformat())
             m = add_months(m, 1)
     out = out.cache()
-    write_partitioned(out, args.lake / "tariff_comparison_monthly", "month", replace)
+    replace_partitions(out, args.lake / "tariff_comparison_monthly", "month", replace)
     facts = out.agg(
         F.count("*").alias("household_months"),
         F.sum((F.col("dtou_outcome") == "winner").cast("int")).alias("winners"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -110,30 +109,6 @@ def daily_matrix(readings: DataFrame) -> DataFrame:
         F.count("energy_kwh").cast("int").alias("readings_present"),
         *aggs,
     )
-
-
-def write_partitioned(
-    df: DataFrame,
-    path: Path,
-    partition_col: str,
-    replace_values: list | None = None,
-) -> None:
-    """Write ``df`` partitioned by ``partition_col``.
-
-    ``replace_values=None`` rebuilds the dataset. Otherwise the listed partition values are the slice this run
-    owns: their folders are removed first (a slice that now has no rows must not keep stale ones, which dynamic
-    partition overwrite alone would leave behind), then the new rows are added.
-    """
-    if replace_values is None:
-        df.write.mode("overwrite").option("partitionOverwriteMode", "static").partitionBy(partition_col).parquet(
-            str(path)
-        )
-        return
-    for value in replace_values:
-        folder = path / f"{partition_col}={value}"
-        if folder.exists():
-            shutil.rmtree(folder)
-    df.write.mode("append").partitionBy(partition_col).parquet(str(path))
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
