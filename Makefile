@@ -21,7 +21,7 @@ install:
 
 start: install
 	@$(ENV) scripts/stack.sh start
-	@$(ENV) airflow pools set spark_cluster 1 "one Spark application at a time on the embedded 2-core cluster" >/dev/null
+	@$(ENV) airflow pools set spark_cluster "$$SM_SPARK_POOL_SLOTS" "Spark applications at once on the embedded cluster" >/dev/null
 
 run: start demo urls
 

@@ -203,6 +203,7 @@ def stage_graph(
     skips only that stage and its gate.
     """
     window = ["--from-date", first_day, "--to-date", last_day]
+    branch_cores = get_settings().spark_branch_cores
 
     def entry(stage: str, first):
         """The task a stage is entered by: its guard when stages are selectable, else its first task."""
@@ -227,18 +228,26 @@ def stage_graph(
     g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
     forecasts = [
         spark_job(
-            task_id, "forecast", args, outlets=[dataset_asset(forecast_dataset), dataset_asset("forecast_metrics")]
+            task_id,
+            "forecast",
+            args,
+            cores=branch_cores,
+            outlets=[dataset_asset(forecast_dataset), dataset_asset("forecast_metrics")],
         )
         for task_id, args in forecast_jobs
     ]
     g_forecasts = gate.override(task_id=f"gate_{forecast_dataset}")(forecast_dataset, *forecast_days)
-    anomalies = spark_job("anomalies", "anomalies", window, outlets=[dataset_asset("anomalies")])
+    anomalies = spark_job("anomalies", "anomalies", window, cores=branch_cores, outlets=[dataset_asset("anomalies")])
     g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
-    tariffs = spark_job("tariffs", "tariffs", window, outlets=[dataset_asset("tariff_comparison_monthly")])
+    tariffs = spark_job(
+        "tariffs", "tariffs", window, cores=branch_cores, outlets=[dataset_asset("tariff_comparison_monthly")]
+    )
     g_tariffs = gate.override(task_id="gate_tariff_comparison_monthly")(
         "tariff_comparison_monthly", first_day, last_day
     )
-    neighbours = spark_job("neighbours", "neighbours", window, outlets=[dataset_asset("neighbour_comparison_monthly")])
+    neighbours = spark_job(
+        "neighbours", "neighbours", window, cores=branch_cores, outlets=[dataset_asset("neighbour_comparison_monthly")]
+    )
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
     load = load_serving(serving, first_day, last_day, forecast_dataset, *forecast_days)
     gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies, g_tariffs]
@@ -259,6 +268,7 @@ def stage_graph(
             "segments",
             "segments",
             ["--train-from", first_day, "--train-to", last_day],
+            cores=branch_cores,
             outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
         )
         g_segments = gate.override(task_id="gate_segments")("segments", first_day, last_day)

@@ -2,8 +2,9 @@
 
 Each stage is ``spark_jobs/<module>.py`` submitted in client mode to the standalone master named by the
 Airflow connection ``spark_local`` (from ``AIRFLOW_CONN_SPARK_LOCAL``). All stages share the pool
-``spark_cluster`` (one slot): the embedded cluster has two cores, and two applications at once would only
-queue inside Spark while holding an Airflow worker each.
+``spark_cluster`` (``settings.spark_pool_slots``, two on the embedded cluster). A stage given ``cores`` takes at
+most that many executor cores (``--total-executor-cores``), so the stages after the features can run two at a
+time on the 2-core worker instead of one holding every core while its driver works alone.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from spark_jobs.common.settings import get_settings
 SPARK_POOL = "spark_cluster"
 
 
-def spark_job(task_id: str, module: str, args: list[str], **kwargs: Any) -> SparkSubmitOperator:
-    """A stage submitted to the cluster: ``spark_jobs/<module>.py`` with templated ``args``."""
+def spark_job(
+    task_id: str, module: str, args: list[str], cores: int | None = None, **kwargs: Any
+) -> SparkSubmitOperator:
+    """A stage submitted to the cluster: ``spark_jobs/<module>.py`` with templated ``args``; ``cores`` caps its
+    executor cores (None: every core the cluster offers)."""
     settings = get_settings()
     repo = str(settings.repo_root)
     return SparkSubmitOperator(
@@ -29,6 +33,7 @@ def spark_job(task_id: str, module: str, args: list[str], **kwargs: Any) -> Spar
         application_args=args,
         driver_memory=settings.spark_driver_memory,
         executor_memory=settings.spark_executor_memory,
+        total_executor_cores=cores,
         conf={
             "spark.executorEnv.PYTHONPATH": repo,
             "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),

@@ -55,10 +55,21 @@ class Settings(BaseSettings):
 
     # Spark resources, sized for 2 cores / 24 GiB.
     spark_worker_cores: int = 2
-    spark_worker_memory: str = "8g"
+    spark_worker_memory: str = Field("12g", description="Room for two executors: spark_pool_slots applications")
     spark_driver_memory: str = "2g"
-    spark_executor_memory: str = "6g"
+    spark_executor_memory: str = "5g"
     spark_shuffle_partitions: int = 8
+    spark_pool_slots: int = Field(
+        2,
+        description="Spark applications at once (Airflow pool spark_cluster). Two on the embedded 2-core worker: a"
+        " forecast's driver fits scikit-learn while its executor idles, and every application spends seconds"
+        " starting up, so a second one fills the gaps.",
+    )
+    spark_branch_cores: int = Field(
+        1,
+        description="Executor cores of the stages that run beside each other after the features (forecast,"
+        " anomalies, tariffs, neighbours, segments); the chain before them (ingest, aggregate, features) gets all.",
+    )
 
     # Domain parameters.
     local_timezone: str = "Europe/London"
@@ -133,6 +144,7 @@ def _shell_exports(settings: Settings) -> str:
         "SM_SUPERSET_PORT": settings.superset_port,
         "SM_SPARK_WORKER_CORES": settings.spark_worker_cores,
         "SM_SPARK_WORKER_MEMORY": settings.spark_worker_memory,
+        "SM_SPARK_POOL_SLOTS": settings.spark_pool_slots,
     }
     return "\n".join(f"export {key}='{value}'" for key, value in values.items())
 
