@@ -98,7 +98,7 @@ def load_serving(
     forecast_first_day: str | None = None,
     forecast_last_day: str | None = None,
 ) -> dict[str, Any]:
-    """Idempotent load of the slice into MongoDB, then the dashboards' pre-aggregated views.
+    """Idempotent load of the slice into MongoDB (the dashboards' views follow in ``smartmeter_dashboards``).
 
     The forecast dataset is loaded over its own target days (the daily run forecasts the day after its
     interval), the others over the run's days."""
@@ -124,18 +124,14 @@ def load_serving(
             counts[name] = load_dataset(name, local_dates=days_between(first, last), run_id=run_id)
     if (lake / "readings_rejected").exists():
         counts["readings_rejected_summary"] = load_rejected_summary(run_id=run_id)
-    try:
-        from plugins.serving.dashboard_views import build_dashboard_views
-    except ImportError:  # the dashboards are optional for a pipeline-only deployment
-        build_dashboard_views = None
-    if build_dashboard_views is not None:
-        from plugins.serving.loader import get_database
-
-        counts["dashboard_views"] = build_dashboard_views(get_database())
     return counts
 
 
-@task(trigger_rule="none_failed")
+SERVING_ASSET = Asset(name="serving_store", uri="smartmeter://serving/mongodb", group="smartmeter")
+"""Updated by every run that loaded MongoDB; the dashboards DAG is scheduled on it."""
+
+
+@task(trigger_rule="none_failed", outlets=[SERVING_ASSET])
 def finish_run(gate_ids: list[str]) -> dict[str, Any]:
     """Marks the run successful in ``pipeline_runs`` with the row counts each gate validated and the load counts
     (failures are recorded by the task callbacks, since no task after a failure runs)."""
@@ -164,6 +160,15 @@ def finish_run(gate_ids: list[str]) -> dict[str, Any]:
     }
     _upsert_run(ti.dag_id, ti.run_id, fields)
     return fields | {"ended_at": ended.isoformat()}
+
+
+@task
+def refresh_dashboards() -> dict[str, int]:
+    """Rebuild the Superset dashboards' ``dash_*`` collections from the lake and MongoDB."""
+    from plugins.serving.dashboard_views import build_dashboard_views
+    from plugins.serving.loader import get_database
+
+    return build_dashboard_views(get_database(), lake_dir=get_settings().lake_dir)
 
 
 @task.sensor(poke_interval=60, timeout=timedelta(hours=20).total_seconds(), mode="reschedule")

@@ -23,8 +23,9 @@ runs_json() { airflow dags list-runs "$1" -o json 2>/dev/null | grep -E '^\[(\{|
 
 # wait_run DAG_ID RUN_ID: poll the run's state until it is final; fail loudly with the failed tasks.
 wait_run() {
-  local dag="$1" run="$2" t=0 state
+  local dag="$1" run="$2" started=$SECONDS state t
   while :; do
+    t=$((SECONDS - started))
     state="$(runs_json "$dag" \
       | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"]==sys.argv[1]]; print(r[0]["state"] if r else "none")' "$run")"
     case "$state" in
@@ -33,7 +34,7 @@ wait_run() {
               airflow tasks states-for-dag-run "$dag" "$run" 2>/dev/null | grep -iE "failed|upstream" >&2 || true
               return 1 ;;
     esac
-    t=$((t + 10)); [ "$t" -ge "$TIMEOUT_S" ] && { echo "demo: $dag $run not done after ${TIMEOUT_S}s (state $state)" >&2; return 1; }
+    [ "$t" -ge "$TIMEOUT_S" ] && { echo "demo: $dag $run not done after ${TIMEOUT_S}s (state $state)" >&2; return 1; }
     sleep 10
   done
 }
@@ -45,7 +46,8 @@ python -m spark_jobs.generate --out "$DEMO/history" --households "$HOUSEHOLDS" -
 airflow dags reserialize >/dev/null 2>&1 || true
 # The daily and weekly DAGs stay paused (unpaused only while the demo's backfill runs): unpaused, they would wait
 # for today's files, which a demo never writes.
-for d in smartmeter_history smartmeter_demo_data; do airflow dags unpause "$d" >/dev/null; done
+# The dashboards DAG rebuilds the Superset views after every run that loaded MongoDB (scheduled on that asset).
+for d in smartmeter_history smartmeter_demo_data smartmeter_dashboards; do airflow dags unpause "$d" >/dev/null; done
 conf="{\"input\": \"$DEMO/history\", \"from_date\": \"$FIRST\", \"to_date\": \"$LAST\", \"backtest_train_end\": \"${DEMO_BACKTEST_FROM:-2013-02-28}\"}"
 run_id="demo_history_$(date +%Y%m%dT%H%M%S)"
 echo "demo: triggering smartmeter_history ($run_id)"
@@ -57,6 +59,7 @@ python -m spark_jobs.generate --out "$SM_LANDING_DIR" --households "$HOUSEHOLDS"
   --truth "$STATE/truth/anomalies_truth.csv"
 # the run for a London day has that day's midnight (London) as its logical date
 live_start="$(python -c 'import sys, pendulum; print(pendulum.parse(sys.argv[1], tz="Europe/London").isoformat())' "$LIVE")"
+dash_runs_before="$(runs_json smartmeter_dashboards | python -c 'import json,sys; print(len(json.load(sys.stdin)))')"
 airflow backfill create --dag-id smartmeter_daily --from-date "$live_start" --to-date "$live_start" \
   --reprocess-behavior completed >/dev/null
 daily_run="$(runs_json smartmeter_daily | python -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["run_id"].startswith("backfill")]; print(sorted(r, key=lambda x: x["run_id"])[-1]["run_id"] if r else "")')"
@@ -64,11 +67,21 @@ daily_run="$(runs_json smartmeter_daily | python -c 'import json,sys; r=[x for x
 airflow dags unpause smartmeter_daily >/dev/null  # the scheduler starts no run of a paused DAG, backfills included
 wait_run smartmeter_daily "$daily_run"
 airflow dags pause smartmeter_daily >/dev/null
+# The daily run's finish updated the serving asset: wait for the dashboards rebuild it scheduled.
+dash_run="$(for _ in $(seq 1 30); do
+  r="$(runs_json smartmeter_dashboards | python -c 'import json,sys; r=sorted(json.load(sys.stdin), key=lambda x: x["run_after"] or ""); print(r[-1]["run_id"] if len(r) > int(sys.argv[1]) else "")' "$dash_runs_before")"
+  [ -n "$r" ] && { echo "$r"; break; }; sleep 10
+done)"
+[ -n "$dash_run" ] || { echo "demo: no smartmeter_dashboards run was scheduled after the daily run" >&2; exit 1; }
+wait_run smartmeter_dashboards "$dash_run"
 date -u +%FT%TZ > "$DEMO/done"
 python - <<'PY'
 import pymongo
 from spark_jobs.common.settings import get_settings
 s = get_settings()
 db = pymongo.MongoClient(s.mongo_uri, serverSelectionTimeoutMS=3000)[s.mongo_db]
-print("demo: documents in MongoDB:", ", ".join(f"{n}={db[n].estimated_document_count()}" for n in sorted(db.list_collection_names())))
+names = sorted(db.list_collection_names())
+base = [n for n in names if not n.startswith(("dash_", "serving_"))]
+print("demo: documents in MongoDB:", ", ".join(f"{n}={db[n].estimated_document_count()}" for n in base))
+print(f"demo: and {sum(n.startswith('dash_') for n in names)} dashboard view collections (dash_*)")
 PY

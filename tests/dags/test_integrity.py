@@ -77,3 +77,18 @@ def test_scheduled_runs_cover_whole_london_days(dagbag, dag_id, run_after, first
     last_day = end.subtract(seconds=1) if dag_id == "smartmeter_daily" else end.subtract(days=1)
     assert (start.to_date_string(), last_day.to_date_string()) == (first, last)
     assert start.hour == end.hour == (0 if dag_id == "smartmeter_daily" else 2)
+
+
+def test_dashboards_follow_every_run_that_loads_mongodb(dagbag):
+    """The dashboards DAG is scheduled on the serving asset, and every DAG that loads MongoDB updates it only in its
+    last task (after the load), so views are never rebuilt from a half-loaded store."""
+    from plugins.pipeline import SERVING_ASSET
+
+    dashboards = dagbag.get_dag("smartmeter_dashboards")
+    assert [a.name for a in dashboards.timetable.asset_condition.objects] == [SERVING_ASSET.name]
+    for dag_id in ("smartmeter_daily", "smartmeter_history", "smartmeter_retrain"):
+        dag = dagbag.get_dag(dag_id)
+        producers = [t for t in dag.tasks if SERVING_ASSET.name in {getattr(o, "name", None) for o in t.outlets}]
+        assert [t.task_id for t in producers] == ["finish_run"], dag_id
+        assert "load_serving" in producers[0].upstream_task_ids, dag_id
+        assert "refresh_dashboards" not in dag.task_ids, "views are rebuilt outside the pipeline run"
