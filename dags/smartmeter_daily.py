@@ -69,5 +69,6 @@ with DAG(
         forecast_jobs=[("forecast", ["predict", "--date", DAY_AFTER_INTERVAL])],
         forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
         selectable=True,
+        anomaly_detectors="robust",
     )
     wait_for_landing(landing) >> ingest

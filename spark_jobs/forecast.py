@@ -515,7 +515,10 @@ def main(argv: list[str] | None = None) -> int:
         tasks = load_tasks(spark, lake, first, args.train_end, which)
         log.info("trained: %s", train(tasks, args.train_end, models_dir))
     elif args.mode == "predict":
-        first = history_start(args.date - dt.timedelta(days=112))
+        # Read only what the forecast needs: the models' calibration windows plus the features' 35-day look-back
+        # (a two-year lake holds ~5x more half-hourly readings than that for every household).
+        cal_days = max(int(qm.latest_meta(models_dir, t)["calibration_days"]) for t in which)
+        first = history_start(args.date - dt.timedelta(days=cal_days))
         tasks = load_tasks(spark, lake, first, args.date, which, daily_first=first)
         write_forecasts(spark, predict(tasks, args.date, models_dir, settings.local_timezone), lake / "forecasts")
     else:

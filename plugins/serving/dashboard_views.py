@@ -221,7 +221,7 @@ class LakeBase(_Base):
         return super().__call__(name)
 
     def _read_lake(self, name: str) -> pd.DataFrame | None:
-        from plugins.serving.loader import read_dataset, serving_table
+        from plugins.serving.loader import read_dataset, served_rows, serving_table
         from plugins.serving.registry import spec
 
         try:
@@ -233,7 +233,7 @@ class LakeBase(_Base):
         path = self.lake_dir / name
         if not path.is_dir():
             return pd.DataFrame()
-        table = read_dataset(path, s, None)
+        table = served_rows(read_dataset(path, s, None), s)
         table = table.select([c for c in BASE_FIELDS[name] if c in table.column_names])
         return serving_table(table, s).to_pandas()
 
@@ -439,7 +439,9 @@ def _view_daily(base: _Base, hh: pd.DataFrame, forecasts: pd.DataFrame, anomalie
             f["local_date"].fillna(pd.to_datetime(f["target_time_utc"], errors="coerce").dt.strftime("%Y-%m-%d"))
         )
         f = f.rename(columns={"series_id": "household_id", "p10_kwh": "p10", "p50_kwh": "p50", "p90_kwh": "p90"})
-        f = f.sort_values("model").drop_duplicates(["household_id", "day_local"], keep="first")
+        # the model's band where there is one (backtests carry the baselines' forecasts for the same days)
+        f = f.assign(_baseline=_is_baseline(f["model"])).sort_values(["_baseline", "model"])
+        f = f.drop_duplicates(["household_id", "day_local"], keep="first")
         per_day = per_day.merge(
             f[["household_id", "day_local", "p10", "p50", "p90"]], on=["household_id", "day_local"], how="left"
         )

@@ -267,6 +267,14 @@ def read_dataset(path: Path, s: CollectionSpec, slices: list[str] | None) -> pa.
     return table
 
 
+def served_rows(table: pa.Table, s: CollectionSpec) -> pa.Table:
+    """The rows the collection serves (``spec.serve_only``); the dataset keeps all of them."""
+    for column, values in s.serve_only.items():
+        if column in table.column_names:
+            table = table.filter(pc.is_in(table[column], value_set=pa.array(values, table[column].type)))
+    return table
+
+
 def serving_table(table: pa.Table, s: CollectionSpec) -> pa.Table:
     """Arrow types that become the contract's BSON types: dates as ISO strings ('YYYY-MM' for month), timestamps
     as naive UTC milliseconds (pymongo writes naive datetimes as UTC), unsigned ints as int64."""
@@ -698,7 +706,7 @@ def load_dataset(
             raise ValueError(f"{dataset} is partitioned by {s.partition}, not month")
         slices = [normalise_slice(s.partition, v) for v in given[0]]
     read_started = time.monotonic()
-    table = read_dataset(lake / dataset, s, slices)
+    table = served_rows(read_dataset(lake / dataset, s, slices), s)
     read_s = time.monotonic() - read_started
     result = load_table(
         table,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from spark_jobs.common.settings import get_settings
@@ -9,10 +10,12 @@ from spark_jobs.common.settings import get_settings
 
 def get_spark(app_name: str) -> SparkSession:
     """Session for a job. The master comes from spark-submit (``--master``); when a job is run as a plain
-    Python script (tests, notebooks) it falls back to ``local[2]``."""
+    Python script (tests, notebooks) it falls back to ``local[2]``. A name given by spark-submit (``--name``,
+    ``smartmeter-<task_id>`` from the DAGs) wins over ``app_name``, so the Spark UI names the Airflow task."""
     settings = get_settings()
+    submitted = SparkConf().get("spark.app.name", None)
     builder = (
-        SparkSession.builder.appName(app_name)
+        SparkSession.builder.appName(submitted or app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")

@@ -143,6 +143,12 @@ def save_model(model: QuantileModel, models_dir: Path, task: str, version: str, 
     return folder
 
 
+def latest_meta(models_dir: Path, task: str) -> dict:
+    """The LATEST model's meta.json (e.g. its calibration window), without unpickling the model."""
+    base = Path(models_dir) / task
+    return json.loads((base / (base / "LATEST").read_text().strip() / "meta.json").read_text())
+
+
 def load_model(models_dir: Path, task: str, version: str | None = None) -> tuple[QuantileModel, str]:
     base = Path(models_dir) / task
     if version is None:

@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 
 from plugins.serving import loader
 from plugins.serving.registry import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS
+from spark_jobs.forecasting.tasks import MODEL_NAME
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 DAYS = ["2013-01-01", "2013-01-02", "2013-01-03"]
@@ -122,11 +123,13 @@ def test_timestamps_and_months(clean, tmp_path):
         }
         for i in range(4)
     ]
-    write_partitioned(tmp_path, "forecasts", forecasts)
+    baselines = [f | {"model": "baseline_last_week", "model_version": "rule"} for f in forecasts]
+    write_partitioned(tmp_path, "forecasts", forecasts + baselines)
     assert (
         loader.load_dataset("forecasts", local_dates=["2013-03-31"], run_id="r", lake_dir=tmp_path, db=db)["inserted"]
         == 4
-    )
+    ), "live forecasts serve the model only; the baselines stay in the lake"
+    assert db.forecasts.distinct("model") == [MODEL_NAME]
     doc = db.forecasts.find_one({"target_time_utc": t0 + timedelta(minutes=30)})
     assert doc["target_time_utc"] == t0 + timedelta(minutes=30) and doc["local_date"] == "2013-03-31"
     assert doc["actual_kwh"] is None

@@ -11,6 +11,7 @@ from plugins.serving.dashboard_views import (
     ALL,
     DASH_COLLECTIONS,
     _Base,
+    _is_baseline,
     build_dashboard_views,
     compute_dashboard_views,
     household_bucket,
@@ -175,6 +176,16 @@ def _write_lake(lake, frames: dict[str, pd.DataFrame]) -> list[str]:
     return written
 
 
+def _served(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` that the loader copies to MongoDB (``serve_only`` of the registry)."""
+    from plugins.serving.registry import REGISTRY
+
+    s = REGISTRY.get(name)
+    for column, values in (s.serve_only if s else {}).items():
+        frame = frame[frame[column].isin(values)]
+    return frame
+
+
 def _canonical(docs: list[dict]) -> list[str]:
     import json
 
@@ -193,7 +204,8 @@ def test_views_from_the_lake_equal_views_from_mongodb(tmp_path):
     db = client["smartmeter_test_views_from_lake"]
     try:
         frames = base_frames(n_households=12, n_days=10)
-        insert_base(db, frames)
+        assert frames["forecasts"]["model"].nunique() > 1, "baselines too, which the collection does not serve"
+        insert_base(db, {name: _served(name, frame) for name, frame in frames.items()})  # what the load writes
         from_lake = _write_lake(tmp_path, frames)
         assert {"household_daily", "group_halfhourly", "forecasts", "tariff_comparison_monthly"} <= set(from_lake)
         lake_base = LakeBase(db, tmp_path)
@@ -206,3 +218,17 @@ def test_views_from_the_lake_equal_views_from_mongodb(tmp_path):
     finally:
         client.drop_database(db.name)
         client.close()
+
+
+def test_drill_down_band_is_the_models_not_a_baselines(frames):
+    """Backtests hold the baselines' forecasts for the same days; the household's band is the model's, even when a
+    baseline's name sorts first (``baseline_last_week`` < ``hgb_quantile``)."""
+    f = frames["forecasts"]
+    model = f[(f.task == "household_daily") & (_is_baseline(f.model) == 0)].assign(model="hgb_quantile")
+    baseline = model.assign(model="baseline_last_week", p50_kwh=model.p50_kwh + 100.0)
+    views = compute_dashboard_views(_Base(frames=frames | {"forecasts": pd.concat([model, baseline])}), NOW)
+    first = model.series_id.iloc[0]
+    expected = dict(zip(model[model.series_id == first].local_date, model[model.series_id == first].p50_kwh))
+    doc = next(d for n, v in views.items() if n.startswith("dash_household_days_") for d in v if d["_id"] == first)
+    got = {day["day_local"][:10]: day["p50"] for day in doc["days"] if "p50" in day}
+    assert got and got == pytest.approx({d: expected[d] for d in got})
