@@ -228,7 +228,8 @@ def test_drill_down_band_is_the_models_not_a_baselines(frames):
     baseline = model.assign(model="baseline_last_week", p50_kwh=model.p50_kwh + 100.0)
     views = compute_dashboard_views(_Base(frames=frames | {"forecasts": pd.concat([model, baseline])}), NOW)
     first = model.series_id.iloc[0]
-    expected = dict(zip(model[model.series_id == first].local_date, model[model.series_id == first].p50_kwh))
+    mine = model[model.series_id == first]
+    expected = dict(zip(mine.local_date, mine.p50_kwh, strict=True))
     doc = next(d for n, v in views.items() if n.startswith("dash_household_days_") for d in v if d["_id"] == first)
     got = {day["day_local"][:10]: day["p50"] for day in doc["days"] if "p50" in day}
     assert got and got == pytest.approx({d: expected[d] for d in got})
