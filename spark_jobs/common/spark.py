@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from spark_jobs.common.settings import get_settings
@@ -13,7 +13,10 @@ def get_spark(app_name: str) -> SparkSession:
     Python script (tests, notebooks) it falls back to ``local[2]``. A name given by spark-submit (``--name``,
     ``smartmeter-<task_id>`` from the DAGs) wins over ``app_name``, so the Spark UI names the Airflow task."""
     settings = get_settings()
+    SparkContext._ensure_initialized()  # the JVM (spark-submit's, if it started us) holds the submitted conf
     submitted = SparkConf().get("spark.app.name", None)
+    if submitted == "pyspark-shell":  # the name PySpark gives the JVM it launches itself: not submitted
+        submitted = None
     builder = (
         SparkSession.builder.appName(submitted or app_name)
         .config("spark.sql.session.timeZone", "UTC")
