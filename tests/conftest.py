@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 from spark_jobs.common.settings import get_settings
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after pytest closed the
+# captured streams ("--- Logging error --- ... I/O operation on closed file"): noise, not a failure.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
