@@ -205,8 +205,8 @@ def stage_graph(
     history DAG's backtest writes ``forecasts_backtest``), gated and loaded in place of ``forecasts``.
     ``anomaly_detectors`` are the anomaly job's ``--detectors`` (the daily DAG runs only the robust one; the
     K-means baseline, the earlier method kept for comparison, refits on every household-day of its window and was
-    three quarters of a 5,566-household daily run's anomaly stage). ``fit_segments`` refits the household segments on the range before the neighbour comparison (the daily DAG
-    uses the weekly refit). With ``selectable`` every stage is preceded by a guard that skips it unless the run's
+    most of a 5,566-household daily run's anomaly stage). ``fit_segments`` refits the household segments on the
+    range before the neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` every stage is preceded by a guard that skips it unless the run's
     ``stages`` param names it; guards run whatever happened before them (``none_failed``), so skipping one stage
     skips only that stage and its gate.
     """

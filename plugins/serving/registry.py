@@ -47,9 +47,8 @@ class CollectionSpec:
     types: dict[str, Any] = field(default_factory=dict)  # bsonType per field, for the $jsonSchema validator
     indexes: tuple[Index, ...] = ()  # the dashboards' query paths (besides the natural key)
     loaded: bool = True  # documents carry _load_id/_loaded_at (False: written by upsert helpers)
-    serve_only: dict[str, tuple[str, ...]] = field(
-        default_factory=dict
-    )  # column -> values served (others stay in Parquet)
+    # column -> the values served; rows with other values stay in the Parquet dataset only
+    serve_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
     doc: str = ""
 
     @property

@@ -143,14 +143,15 @@ def save_model(model: QuantileModel, models_dir: Path, task: str, version: str, 
     return folder
 
 
+def latest_version(models_dir: Path, task: str) -> str:
+    return (Path(models_dir) / task / "LATEST").read_text().strip()
+
+
 def latest_meta(models_dir: Path, task: str) -> dict:
     """The LATEST model's meta.json (e.g. its calibration window), without unpickling the model."""
-    base = Path(models_dir) / task
-    return json.loads((base / (base / "LATEST").read_text().strip() / "meta.json").read_text())
+    return json.loads((Path(models_dir) / task / latest_version(models_dir, task) / "meta.json").read_text())
 
 
 def load_model(models_dir: Path, task: str, version: str | None = None) -> tuple[QuantileModel, str]:
-    base = Path(models_dir) / task
-    if version is None:
-        version = (base / "LATEST").read_text().strip()
-    return joblib.load(base / version / "model.joblib"), version
+    version = version or latest_version(models_dir, task)
+    return joblib.load(Path(models_dir) / task / version / "model.joblib"), version
