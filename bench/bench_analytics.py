@@ -110,6 +110,9 @@ def prepare(work: Path, households: int, start: str, end: str, env: dict[str, st
         facts["generate"] = run_tree(gen + ["--overwrite"], env, work / f"generate_{households}.log")
         ing = [sys.executable, "-m", "spark_jobs.ingest", "--input", str(land), "--lake", str(lake)]
         facts["ingest"] = run_tree(ing, env, work / f"ingest_{households}.log")
+    if not (lake / "household_daily_halfhours").is_dir():  # the jobs read the aggregate's outputs
+        agg = [sys.executable, "-m", "spark_jobs.aggregate", "--lake", str(lake)]
+        facts["aggregate"] = run_tree(agg, env, work / f"aggregate_{households}.log")
     return lake, facts
 
 

@@ -229,9 +229,17 @@ def stage_graph(
     )
     g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)
     aggregate = spark_job(
-        "aggregate", "aggregate", window, outlets=[dataset_asset("household_daily"), dataset_asset("group_halfhourly")]
+        "aggregate",
+        "aggregate",
+        window,
+        outlets=[dataset_asset(d) for d in ("household_daily", "household_daily_halfhours", "group_halfhourly")],
     )
     g_daily = gate.override(task_id="gate_household_daily")("household_daily", first_day, last_day)
+    g_halfhours = gate.override(task_id="gate_household_daily_halfhours")(
+        "household_daily_halfhours", first_day, last_day
+    )
+    g_groups = gate.override(task_id="gate_group_halfhourly")("group_halfhourly", first_day, last_day)
+    g_aggregate = [g_daily, g_halfhours, g_groups]
     features = spark_job("features", "features", window, outlets=[dataset_asset("household_daily_features")])
     g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
     forecasts = [
@@ -264,11 +272,14 @@ def stage_graph(
     )
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
     load = load_serving(serving, first_day, last_day, forecast_dataset, *forecast_days)
-    gates = [g_readings, g_daily, g_features, g_forecasts, g_anomalies, g_tariffs]
+    gates = [g_readings, *g_aggregate, g_features, g_forecasts, g_anomalies, g_tariffs]
 
     head = entry("ingest", ingest)
     chain(ingest, g_readings, entry("aggregate", aggregate))
-    chain(aggregate, g_daily, entry("features", features))
+    features_entry = entry("features", features)
+    for g in g_aggregate:
+        aggregate >> g
+        g >> features_entry
     chain(features, g_features)
     chain(g_features, entry("forecast", forecasts[0]))
     chain(*forecasts, g_forecasts)
@@ -286,7 +297,9 @@ def stage_graph(
             outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
         )
         g_segments = gate.override(task_id="gate_segments")("segments", first_day, last_day)
-        chain(g_daily, entry("segments", segments))
+        segments_entry = entry("segments", segments)
+        for g in g_aggregate:
+            g >> segments_entry
         chain(segments, g_segments)
         before_neighbours = [g_features, g_segments]
         gates.append(g_segments)

@@ -1,6 +1,6 @@
-"""Aggregation job: half-hourly readings -> ``household_daily`` and ``group_halfhourly``.
+"""Aggregation job: half-hourly readings -> ``household_daily``, ``household_daily_halfhours``, ``group_halfhourly``.
 
-Both outputs are partitioned by ``local_date`` and written with dynamic partition overwrite, so the daily DAG can
+All outputs are partitioned by ``local_date`` and written with dynamic partition overwrite, so the daily DAG can
 recompute a few days (``--from-date/--to-date``) without touching the rest of the lake.
 
 Rules worth knowing downstream:
@@ -8,6 +8,8 @@ Rules worth knowing downstream:
   duplicated row never doubles a day's energy.
 - ``readings_expected`` is the number of half hours in the Europe/London day (46 / 48 / 50), and
   ``completeness = readings_present / readings_expected``. Forecast scoring only uses days with completeness 1.0.
+- ``household_daily_halfhours`` holds the same days as one row per household-day with the 48 local half hours
+  as columns (``daily_matrix``): the forecast, anomaly, tariff and segment stages read it instead of the readings.
 - ``household_daily`` is dense between a household's first and last reading day inside the processed range: a
   day without any reading gets a row with ``readings_present = 0`` and ``energy_kwh = null`` instead of vanishing,
   so gaps are visible to anomaly detection and to the forecast's bad-input report.
@@ -26,8 +28,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from spark_jobs.analytics.io import conform, daily_matrix
 from spark_jobs.common.partitions import overwrite_partitions
-from spark_jobs.common.schemas import GROUP_HALFHOURLY, HOUSEHOLD_DAILY, READINGS_HALFHOURLY
+from spark_jobs.common.schemas import GROUP_HALFHOURLY, HOUSEHOLD_DAILY, HOUSEHOLD_DAILY_HALFHOURS, READINGS_HALFHOURLY
 from spark_jobs.common.settings import get_settings
 from spark_jobs.common.spark import get_spark
 
@@ -114,6 +117,11 @@ def build_household_daily(readings: DataFrame, attributes: DataFrame, tz: str = 
     return out.select(*[f.name for f in HOUSEHOLD_DAILY.fields])
 
 
+def build_household_daily_halfhours(readings: DataFrame) -> DataFrame:
+    """The 48 local half hours of each household-day in one row (days with readings only)."""
+    return conform(daily_matrix(readings), HOUSEHOLD_DAILY_HALFHOURS)
+
+
 def build_group_halfhourly(readings: DataFrame, attributes: DataFrame) -> DataFrame:
     """Mean / total kWh and households reporting per half hour for tariff groups, Acorn groups and everyone.
 
@@ -174,9 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     readings = dedupe_readings(read_readings(spark, lake, args.from_date, args.to_date)).cache()
     attributes = read_household_info(spark, args.household_info or settings.household_information_csv).cache()
     overwrite_partitions(build_household_daily(readings, attributes, settings.local_timezone), lake / "household_daily")
+    overwrite_partitions(build_household_daily_halfhours(readings), lake / "household_daily_halfhours")
     overwrite_partitions(build_group_halfhourly(readings, attributes), lake / "group_halfhourly")
     log.info(
-        "aggregate: wrote household_daily and group_halfhourly under %s (%s..%s)", lake, args.from_date, args.to_date
+        "aggregate: wrote household_daily(_halfhours) and group_halfhourly under %s (%s..%s)",
+        lake,
+        args.from_date,
+        args.to_date,
     )
     readings.unpersist()
     return 0

@@ -2,8 +2,8 @@
 
     python -m spark_jobs.anomalies [--from-date D --to-date D] [--detectors robust,kmeans] [--forecast-model M]
 
-Reads ``readings_halfhourly`` for the interval plus ``--context-days`` before it (the trailing reference needs
-history), builds one row per household-day with the 48 local half hours, and runs
+Reads ``household_daily_halfhours`` (one row per household-day with the 48 local half hours, written by the
+aggregate job) for the interval plus ``--context-days`` before it (the trailing reference needs history), and runs
 - ``robust_v1`` (spark_jobs/analytics/robust.py, per household with applyInPandas): kinds and severity;
 - ``kmeans_baseline`` (spark_jobs/analytics/baseline.py, Spark ML): the earlier 3-sigma-from-centroid method.
 Events whose start day lies in the interval are written; the interval's ``local_date`` partitions are replaced
@@ -37,8 +37,8 @@ from spark_jobs.analytics.io import (
     dataset_exists,
     date_range,
     job_session,
+    read_daily_halfhours,
     read_dataset,
-    read_readings,
 )
 from spark_jobs.analytics.schemas import ANOMALIES, ANOMALY_ALERTS_DAILY, DETECTOR_KMEANS, DETECTOR_ROBUST
 from spark_jobs.common.partitions import replace_partitions
@@ -117,8 +117,23 @@ def detect(
     params: robust.RobustParams = robust.DEFAULT_PARAMS,
     kmeans_k: int = 5,
 ) -> tuple[DataFrame, dict]:
-    """All requested detectors' events (finalised) and run facts (e.g. the baseline's flagged-day share)."""
-    daily = daily_matrix(readings).cache()
+    """All requested detectors' events (finalised) and run facts, from half-hourly readings."""
+    return detect_days(daily_matrix(readings), detectors, hdd, band, seed, timezone, params, kmeans_k)
+
+
+def detect_days(
+    days: DataFrame,
+    detectors: list[str],
+    hdd: pd.Series | None,
+    band: DataFrame | None = None,
+    seed: int = 42,
+    timezone: str = "Europe/London",
+    params: robust.RobustParams = robust.DEFAULT_PARAMS,
+    kmeans_k: int = 5,
+) -> tuple[DataFrame, dict]:
+    """:func:`detect` from household-days with their 48 half hours (``daily_matrix`` / household_daily_halfhours);
+    facts are e.g. the baseline's flagged-day share."""
+    daily = days.cache()
     parts, facts = [], {}
     if "robust" in detectors:
         parts.append(robust_events(daily, hdd, band, params))
@@ -155,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     spark = job_session("anomalies")
     lake: Path = args.lake
     start = args.from_date - dt.timedelta(days=args.context_days) if args.from_date else None
-    readings = read_readings(spark, lake / "readings_halfhourly", start, args.to_date)
+    days = read_daily_halfhours(spark, lake, start, args.to_date)
     band = None
     if args.forecast_model and dataset_exists(lake / "forecasts"):
         band = forecast_band(read_dataset(spark, lake / "forecasts", FORECASTS), args.forecast_model)
     hdd = robust.daily_hdd(settings.weather_csv, settings.local_timezone) if settings.weather_csv.exists() else None
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
-    events, facts = detect(spark, readings, detectors, hdd, band, args.seed, settings.local_timezone)
+    events, facts = detect_days(days, detectors, hdd, band, args.seed, settings.local_timezone)
     if args.from_date:
         events = events.where(F.col("local_date") >= F.lit(args.from_date))
     if args.to_date:

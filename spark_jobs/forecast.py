@@ -41,7 +41,8 @@ from spark_jobs.common.schemas import (
     GROUP_HALFHOURLY,
     HOUSEHOLD_DAILY,
     HOUSEHOLD_DAILY_FEATURES,
-    READINGS_HALFHOURLY,
+    HOUSEHOLD_DAILY_HALFHOURS,
+    SLOT_COLUMNS,
 )
 from spark_jobs.common.settings import get_settings
 from spark_jobs.common.spark import get_spark
@@ -123,8 +124,18 @@ def tou_band_array(spark: SparkSession, tariff_csv: Path, days: np.ndarray, tz: 
 
 
 def read_household_cube(spark: SparkSession, lake: Path, first: dt.date, last: dt.date) -> T.Cube:
-    readings = _between(spark.read.schema(READINGS_HALFHOURLY).parquet(str(lake / "readings_halfhourly")), first, last)
-    wide = _to_pandas(wide_halfhourly(readings, F.col("household_id"), "energy_kwh"))
+    """Household x day x 48 local half hours from ``household_daily_halfhours`` (the aggregate's pivot of the
+    readings; on the fall-back day the repeated hour's two readings are summed into their slots)."""
+    halfhours = _between(
+        spark.read.schema(HOUSEHOLD_DAILY_HALFHOURS).parquet(str(lake / "household_daily_halfhours")), first, last
+    )
+    wide = _to_pandas(
+        halfhours.select(
+            F.col("household_id").alias("series_id"),
+            "local_date",
+            *[F.col(c).alias(f"hh_{h}") for h, c in enumerate(SLOT_COLUMNS)],
+        )
+    )
     daily = _between(spark.read.schema(HOUSEHOLD_DAILY).parquet(str(lake / "household_daily")), first, last)
     comp = _to_pandas(
         daily.select(

@@ -29,11 +29,10 @@ from spark_jobs.analytics.io import (
     MIN_SLOTS_COMPLETE,
     SLOT_COLS,
     conform,
-    daily_matrix,
     household_info,
     job_session,
     parse_date,
-    read_readings,
+    read_daily_halfhours,
 )
 from spark_jobs.analytics.schemas import SEGMENT_PROFILES, SEGMENT_SUMMARY, SEGMENTS
 from spark_jobs.common.partitions import replace_partitions
@@ -42,9 +41,9 @@ from spark_jobs.common.settings import get_settings
 PROFILE_COLS = [f"s{s:02d}" for s in range(48)]
 
 
-def household_profiles(readings: DataFrame, info: DataFrame | None) -> DataFrame:
-    """One row per household: complete days, mean daily kWh and mean kWh per local half hour on complete days."""
-    days = daily_matrix(readings)
+def household_profiles(days: DataFrame, info: DataFrame | None) -> DataFrame:
+    """One row per household: complete days, mean daily kWh and mean kWh per local half hour on complete days,
+    from household-days with their 48 half hours (``household_daily_halfhours`` / ``daily_matrix``)."""
     complete = F.col("readings_present") >= MIN_SLOTS_COMPLETE
     day_kwh = sum(F.coalesce(F.col(c), F.lit(0.0)) for c in SLOT_COLS)
     agg = days.groupBy("household_id").agg(
@@ -65,7 +64,7 @@ def household_profiles(readings: DataFrame, info: DataFrame | None) -> DataFrame
 
 def run(
     spark: SparkSession,
-    readings: DataFrame,
+    days: DataFrame,
     info: DataFrame | None,
     train_from,
     train_to,
@@ -76,7 +75,7 @@ def run(
     k_range: tuple[int, int],
 ) -> tuple[DataFrame, DataFrame, DataFrame, dict]:
     """The three outputs as Spark frames with their declared schemas, and the run facts."""
-    pdf = household_profiles(readings, info).toPandas()
+    pdf = household_profiles(days, info).toPandas()
     assign, profiles, facts = segmentation.segment(pdf, seed=seed, min_days=min_days, k=k, k_range=k_range)
     summary = segmentation.summarise(assign, facts)
     assign = assign.assign(train_from=train_from, train_to=train_to, seed=seed, segmentation_version=version)
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     spark = job_session("segments")
     version = args.version or f"seg_{args.train_from}_{args.train_to}"
-    readings = read_readings(spark, args.lake / "readings_halfhourly", args.train_from, args.train_to)
+    days = read_daily_halfhours(spark, args.lake, args.train_from, args.train_to)
     info = (
         household_info(spark, settings.household_information_csv)
         if settings.household_information_csv.exists()
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     segments, profiles, summary, facts = run(
         spark,
-        readings,
+        days,
         info,
         args.train_from,
         args.train_to,

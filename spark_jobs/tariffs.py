@@ -5,8 +5,10 @@
 Every half hour is priced on the flat standard tariff (14.228 p/kWh) and on the real 2013 dToU schedule
 (dtou_tariff_2013.csv: High 67.20, Normal 11.76, Low 3.99 p/kWh). The schedule only exists for 2013, so other
 years get it BY CALENDAR POSITION: the band of the same month, day and GMT clock time in 2013 (29 February takes
-28 February's); such rows have ``schedule_mapped = true``. The schedule's timestamps are on the GMT clock like the
-readings, so ``interval_start_utc`` is matched directly (both mark the START of the half hour).
+28 February's); such rows have ``schedule_mapped = true``. The schedule's timestamps are on the GMT clock (START
+of the half hour). The job reads ``household_daily_halfhours`` (one row per household-day, 48 local half hours)
+rather than the readings, so each local half hour of a day is given the band of its UTC start; on the fall-back
+day the two readings of the repeated local hour share a slot and are priced at the band of the first of them.
 
 Load shifting: ``--shift-share`` of each month's High-price kWh is moved to that month's Normal and Low half
 hours in proportion to how many of each the month has (a household cannot choose only the rare Low slots), and
@@ -29,13 +31,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.analytics.io import (
+    SLOT_COLS,
     add_interval_args,
     add_months,
     conform,
     job_session,
     month_end,
     month_start,
-    read_readings,
+    read_daily_halfhours,
 )
 from spark_jobs.analytics.schemas import TARIFF_COMPARISON_MONTHLY
 from spark_jobs.common.partitions import replace_partitions
@@ -71,35 +74,47 @@ def month_shift_price(schedule: DataFrame, prices: dict[str, float]) -> DataFram
     )
 
 
+def slot_bands(days: DataFrame, schedule: DataFrame, timezone: str) -> DataFrame:
+    """``local_date, b00..b47``: the band of each local half hour's UTC start, for the dates in ``days``."""
+    dates = days.select("local_date").distinct()
+    slots = dates.select("local_date", F.explode(F.sequence(F.lit(0), F.lit(47))).alias("slot"))
+    local_start = F.col("local_date").cast("timestamp") + F.make_dt_interval(mins=F.col("slot") * 30)
+    keyed = slots.withColumn("key", schedule_key(F.to_utc_timestamp(local_start, timezone)))
+    banded = keyed.join(F.broadcast(schedule.select("key", "band")), "key", "left")
+    wide = banded.groupBy("local_date").pivot("slot", list(range(48))).agg(F.first("band"))
+    return wide.select("local_date", *[F.col(str(s)).alias(f"b{s:02d}") for s in range(48)])
+
+
 def compare(
-    readings: DataFrame,
+    days: DataFrame,
     schedule: DataFrame,
     flat_price: float,
     prices: dict[str, float],
     shift_share: float,
+    timezone: str = "Europe/London",
 ) -> DataFrame:
-    """Monthly flat vs dToU bills per household (pure transform; prices in pence per kWh)."""
-    r = readings.select(
-        "household_id",
-        "tariff_group",
-        "energy_kwh",
-        F.trunc("local_date", "month").alias("month"),
-        schedule_key(F.col("interval_start_utc")).alias("key"),
-        F.year("interval_start_utc").alias("year"),
+    """Monthly flat vs dToU bills per household from household-days with their 48 local half hours
+    (``household_daily_halfhours``); pure transform, prices in pence per kWh."""
+    priced = days.join(F.broadcast(slot_bands(days, schedule, timezone)), "local_date", "left")
+    kwh = [F.coalesce(F.col(c), F.lit(0.0)) for c in SLOT_COLS]
+    bands = [F.col(f"b{s:02d}") for s in range(48)]
+
+    def band_sum(band: str) -> F.Column:
+        return sum((F.when(b == band, e).otherwise(0.0) for e, b in zip(kwh, bands, strict=True)), F.lit(0.0))
+
+    unpriced = sum(
+        (F.when(F.col(c).isNotNull() & b.isNull(), 1).otherwise(0) for c, b in zip(SLOT_COLS, bands, strict=True)),
+        F.lit(0),
     )
-    priced = r.join(F.broadcast(schedule.select("key", "band")), "key", "left")
-    band_kwh = {
-        b: F.sum(F.when(F.col("band") == b, F.col("energy_kwh")).otherwise(0.0)) for b in ("High", "Normal", "Low")
-    }
-    monthly = priced.groupBy("household_id", "month").agg(
+    monthly = priced.groupBy("household_id", F.trunc("local_date", "month").alias("month")).agg(
         F.first("tariff_group", ignorenulls=True).alias("tariff_group"),
-        F.sum("energy_kwh").alias("energy_kwh"),
-        band_kwh["High"].alias("high_kwh"),
-        band_kwh["Normal"].alias("normal_kwh"),
-        band_kwh["Low"].alias("low_kwh"),
-        F.count("energy_kwh").cast("int").alias("readings_present"),
-        F.max((F.col("year") != SCHEDULE_YEAR).cast("int")).cast("boolean").alias("schedule_mapped"),
-        F.sum(F.col("band").isNull().cast("int")).alias("unpriced"),
+        F.sum(sum(kwh, F.lit(0.0))).alias("energy_kwh"),
+        F.sum(band_sum("High")).alias("high_kwh"),
+        F.sum(band_sum("Normal")).alias("normal_kwh"),
+        F.sum(band_sum("Low")).alias("low_kwh"),
+        F.sum("readings_present").cast("int").alias("readings_present"),
+        F.max((F.year("local_date") != SCHEDULE_YEAR).cast("int")).cast("boolean").alias("schedule_mapped"),
+        F.sum(unpriced).alias("unpriced"),
     )
     sp = month_shift_price(schedule, prices)
     m = monthly.join(F.broadcast(sp), F.month("month") == F.col("cal_month"), "left")
@@ -151,13 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     spark = job_session("tariffs")
     start = month_start(args.from_date) if args.from_date else None
     end = month_end(args.to_date) if args.to_date else None
-    readings = read_readings(spark, args.lake / "readings_halfhourly", start, end)
     out = compare(
-        readings,
+        read_daily_halfhours(spark, args.lake, start, end),
         load_schedule(spark, s.tariff_csv),
         s.flat_tariff_pence_per_kwh,
         s.dtou_prices_pence_per_kwh,
         args.shift_share,
+        s.local_timezone,
     )
     replace = None
     if start and end:

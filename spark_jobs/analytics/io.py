@@ -12,10 +12,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_jobs.common.schemas import READINGS_HALFHOURLY
+from spark_jobs.common.schemas import HOUSEHOLD_DAILY_HALFHOURS, READINGS_HALFHOURLY, SLOT_COLUMNS, SLOTS_PER_DAY
 
-SLOTS = 48
-SLOT_COLS = [f"e{s:02d}" for s in range(SLOTS)]
+SLOTS = SLOTS_PER_DAY
+SLOT_COLS = SLOT_COLUMNS
 MIN_SLOTS_COMPLETE = 44  # a day counts as complete with >= 44 of 48 half hours (46 exist on spring-forward day)
 ACORN_GROUPS = ("Affluent", "Comfortable", "Adversity")
 
@@ -78,6 +78,20 @@ def read_readings(
 ) -> DataFrame:
     """Half-hourly readings of a local-date slice (partition pruning on ``local_date``)."""
     return read_dataset(spark, path, READINGS_HALFHOURLY).where(between("local_date", start, end))
+
+
+def read_daily_halfhours(
+    spark: SparkSession, lake: Path, start: dt.date | None = None, end: dt.date | None = None
+) -> DataFrame:
+    """``household_daily_halfhours`` of a local-date slice: the aggregate job's :func:`daily_matrix` of the
+    readings, one row per household-day (1/48 of the rows to read, and no shuffle)."""
+    path = lake / "household_daily_halfhours"
+    if not dataset_exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: it is written by the aggregate job (python -m spark_jobs.aggregate --lake {lake}, "
+            "or the history DAG) over the days this stage reads"
+        )
+    return read_dataset(spark, path, HOUSEHOLD_DAILY_HALFHOURS).where(between("local_date", start, end))
 
 
 def household_info(spark: SparkSession, csv_path: Path) -> DataFrame:

@@ -59,6 +59,23 @@ HOUSEHOLD_DAILY = StructType(
     ]
 )
 
+SLOTS_PER_DAY = 48
+SLOT_COLUMNS = [f"e{s:02d}" for s in range(SLOTS_PER_DAY)]  # kWh of local half hour 00:00 .. 23:30
+
+# One row per household and local day with its 48 local half hours as columns (kWh, null where no reading; the
+# fall-back day's repeated hour is summed into its two slots, the spring-forward day's missing hour stays null).
+# Written by the aggregate job once, so the later stages (forecast, anomalies, tariffs, segments) read 1 row per
+# household-day instead of re-reading and pivoting 48 readings each.
+HOUSEHOLD_DAILY_HALFHOURS = StructType(
+    [
+        StructField("household_id", StringType(), False),
+        StructField("tariff_group", StringType(), True),
+        StructField("readings_present", IntegerType(), False),
+        *[StructField(c, DoubleType(), True) for c in SLOT_COLUMNS],
+        StructField("local_date", DateType(), False),
+    ]
+)
+
 GROUP_HALFHOURLY = StructType(
     [
         StructField("group_kind", StringType(), False),  # "tariff" | "acorn" | "all"

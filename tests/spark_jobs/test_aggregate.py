@@ -123,3 +123,9 @@ def test_main_rerun_of_a_date_range_only_replaces_those_partitions(spark, tmp_pa
     by_day = {str(d)[:10]: e for d, e in zip(daily["local_date"], daily["energy_kwh"], strict=True)}
     assert by_day == {"2013-01-07": 24.0, "2013-01-08": 48.0}
     assert spark.read.parquet(str(lake / "group_halfhourly")).where("group_kind = 'all'").count() == 96
+    # The half-hour matrix follows the same rerun: one row per household-day, slots summing to the day's energy.
+    halfhours = pq.read_table(lake / "household_daily_halfhours").to_pandas()
+    slot_sums = halfhours[[f"e{s:02d}" for s in range(48)]].sum(axis=1)
+    by_day = {str(d)[:10]: e for d, e in zip(halfhours["local_date"], slot_sums, strict=True)}
+    assert by_day == {"2013-01-07": 24.0, "2013-01-08": 48.0}
+    assert halfhours["readings_present"].tolist() == [48, 48]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from spark_jobs.analytics import segmentation
+from spark_jobs.analytics.io import daily_matrix
 from spark_jobs.segments import household_profiles, run
 
 H = np.arange(48)
@@ -103,7 +104,7 @@ def readings(spark):
 
 
 def test_household_profiles_use_complete_days_only(readings):
-    pdf = household_profiles(readings, None).toPandas().set_index("household_id")
+    pdf = household_profiles(daily_matrix(readings), None).toPandas().set_index("household_id")
     assert pdf.loc["A", "complete_days"] == 3 and pdf.loc["B", "complete_days"] == 2
     assert pdf.loc["B", "mean_daily_kwh"] == pytest.approx(0.3 * 49)
     assert pdf.loc["A", "s40"] == pytest.approx(0.2)
@@ -111,7 +112,16 @@ def test_household_profiles_use_complete_days_only(readings):
 
 def test_run_writes_declared_schemas_and_counts_sparse(spark, readings):
     seg, prof, summ, facts = run(
-        spark, readings, None, dt.date(2013, 3, 4), dt.date(2013, 3, 6), "v1", seed=1, min_days=3, k=1, k_range=(1, 1)
+        spark,
+        daily_matrix(readings),
+        None,
+        dt.date(2013, 3, 4),
+        dt.date(2013, 3, 6),
+        "v1",
+        seed=1,
+        min_days=3,
+        k=1,
+        k_range=(1, 1),
     )
     rows = {r["household_id"]: r for r in seg.collect()}
     assert rows["A"]["status"] == "segmented" and rows["B"]["status"] == "not_enough_data"

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
+from spark_jobs.analytics.io import daily_matrix
 from spark_jobs.tariffs import compare, load_schedule
+
+LONDON = ZoneInfo("Europe/London")
 
 PRICES = {"High": 67.20, "Normal": 11.76, "Low": 3.99}
 FLAT = 14.228
@@ -25,10 +30,17 @@ def test_real_schedule_counts(schedule):
 
 
 def readings(spark, rows):
-    return spark.createDataFrame(
-        [(h, "ToU", ts, 0, kwh, "f", ts.date()) for h, ts, kwh in rows],
-        "household_id string, tariff_group string, interval_start_utc timestamp, halfhour_local int, "
-        "energy_kwh double, source_file string, local_date date",
+    """Household-days with their 48 local half hours (what the job reads) from (household, UTC start, kWh)."""
+    out = []
+    for h, ts, kwh in rows:
+        local = ts.replace(tzinfo=dt.UTC).astimezone(LONDON)
+        out.append((h, "ToU", ts, local.hour * 2 + local.minute // 30, kwh, "f", local.date()))
+    return daily_matrix(
+        spark.createDataFrame(
+            out,
+            "household_id string, tariff_group string, interval_start_utc timestamp, halfhour_local int, "
+            "energy_kwh double, source_file string, local_date date",
+        )
     )
 
 
@@ -54,3 +66,21 @@ def test_bills_mapping_and_shift(spark, schedule):
     c = out[("C", dt.date(2012, 2, 1))]
     assert c["high_kwh"] + c["normal_kwh"] + c["low_kwh"] == pytest.approx(1.0)
     assert c["readings_expected"] == 29 * 48
+
+
+def test_summer_half_hours_take_the_band_of_their_utc_start(spark, schedule, reference_dir):
+    """In BST local half hour s starts at UTC s - 2: the last High half hour of a July block, read through its
+    local slot, must be billed High (the local clock time itself is not High in the schedule)."""
+    raw = pd.read_csv(reference_dir / "dtou_tariff_2013.csv")
+    raw.columns = [c.strip() for c in raw.columns]
+    ts = pd.to_datetime(raw["TariffDateTime"].str.strip())
+    band = dict(zip(ts, raw["Tariff"].str.strip(), strict=True))
+    last_high = next(
+        t
+        for t in ts
+        if t.month == 7 and band[t] == "High" and band.get(t + pd.Timedelta(hours=1)) != "High" and t.hour < 22
+    )
+    r = readings(spark, [("A", last_high.to_pydatetime(), 1.0)])
+    (row,) = compare(r, schedule, FLAT, PRICES, 0.0).collect()
+    assert row["high_kwh"] == pytest.approx(1.0)
+    assert row["dtou_cost_pence"] == pytest.approx(67.20)
