@@ -23,16 +23,28 @@ Kinds (a day gets at most one day kind; spikes are half hours and are only looke
   (1 + ``spike_pair_z``) x). A ratio because bursts scale with the home (kettle in a flat vs shower and dryer in a
   family house). Severity of a spike is that ratio minus 1; of the other kinds the largest robust z of the event.
 Consecutive days of one kind (gaps up to ``max_gap_days``) form one event.
+
+Speed (Spark calls this once per household, 5,566 a day; bench/bench_robust.py times it): a household is a
+57 x 48 matrix, so the cost is the number of NumPy and pandas calls, not arithmetic. Hence: the per-slot
+reference and what depends on it alone (quiet and busy half hours, reference shape) are computed once per
+``ref_step`` block of days; small helpers (``_median``, ``_linear_quantile``, flat ``take`` gathers) stand in for
+``np.median``, ``np.quantile`` and ``take_along_axis``, whose set-up costs more than the work here; events are
+collected as columns and become one DataFrame; and what is the same for every household of a run is kept between
+calls (the degree-day lookup and its trailing median, the UTC times of local half hours). The results are bit for
+bit those of the straightforward code: the same order statistics and the same reductions over C-ordered arrays
+(NumPy sums a strided array in another order).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 from spark_jobs.analytics.io import MIN_SLOTS_COMPLETE, SLOT_COLS, SLOTS
 from spark_jobs.analytics.schemas import DETECTOR_ROBUST
@@ -86,61 +98,127 @@ def trailing_quantiles(values: np.ndarray, qs: tuple[float, ...], window: int, s
     Computed at every ``step``-th row and held for the next ``step - 1`` rows. Rows without ``min_count`` values
     in their window take the last earlier reference, and the first rows the first reference there is.
     """
+    held = _reference_rows(values, qs, window, step, min_count)
+    return held[:, np.arange(values.shape[0]) // step, :]
+
+
+def _reference_rows(values: np.ndarray, qs: tuple[float, ...], window: int, step: int, min_count: int) -> np.ndarray:
+    """``trailing_quantiles`` at rows 0, step, 2 step, ... only: shape (len(qs), ceil(D / step), C), C order."""
     d, c = values.shape
-    padded = np.vstack([np.full((window, c), np.nan), values])
-    windows = sliding_window_view(padded, window, axis=0)[np.arange(0, d, step)]  # (A, C, window)
-    ordered = np.sort(windows, axis=2)  # NaN sorts last
-    count = np.sum(~np.isnan(windows), axis=2)
-    out = np.empty((len(qs), windows.shape[0], c))
-    for i, q in enumerate(qs):
-        pos = q * np.maximum(count - 1, 0)
-        lo = np.floor(pos).astype(int)
-        hi = np.ceil(pos).astype(int)
-        v_lo = np.take_along_axis(ordered, lo[..., None], axis=2)[..., 0]
-        v_hi = np.take_along_axis(ordered, hi[..., None], axis=2)[..., 0]
-        val = v_lo + (v_hi - v_lo) * (pos - lo)
-        val[count < min_count] = np.nan
-        out[i] = val
-    flat = _fill_down_up(out.transpose(1, 0, 2).reshape(windows.shape[0], -1))
-    held = flat.reshape(windows.shape[0], len(qs), c).transpose(1, 0, 2)
-    return held[:, np.arange(d) // step, :]
+    rows, start = _windows(d, c, window, step)
+    padded = np.concatenate([np.full((c, window), np.nan), values.T], axis=1)  # (C, window + D)
+    ordered = padded.take(rows, axis=1).reshape(-1, window)  # (C x A, window)
+    ordered.sort(axis=1)  # NaN sorts last
+    count = _count_sorted(ordered)
+    pos = np.asarray(qs, dtype=float)[:, None] * np.maximum(count - 1, 0)  # (Q, C x A): between order statistics
+    lo = np.floor(pos).astype(int)
+    hi = np.ceil(pos).astype(int)
+    v_lo = ordered.take(start + lo)
+    v_hi = ordered.take(start + hi)
+    val = v_lo + (v_hi - v_lo) * (pos - lo)
+    val[:, count < min_count] = np.nan
+    a = rows.shape[0]
+    held = _fill_down_up(val.reshape(-1, a).T)  # (A, Q x C): filled down the reference rows
+    # C order, as callers reduce along rows of it (a strided layout would change NumPy's summation order)
+    return np.ascontiguousarray(held.reshape(a, len(qs), c).transpose(1, 0, 2))
+
+
+@lru_cache(maxsize=64)
+def _windows(d: int, c: int, window: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices into ``[window NaN rows; the d rows]`` of the trailing window of every ``step``-th row (A x
+    window), and where each of the C x A sorted windows starts in the flattened sort (the same for every call
+    on a household's days, so kept)."""
+    rows = np.arange(0, d, step)[:, None] + np.arange(window)[None, :]
+    start = np.arange(c * rows.shape[0]) * window
+    rows.flags.writeable = start.flags.writeable = False
+    return rows, start
+
+
+@lru_cache(maxsize=256)
+def _colder_than_usual(heat_bytes: bytes, window: int) -> np.ndarray:
+    """Degree days of each day minus their median over the previous ``window`` days (0 where unknown).
+
+    Keyed by the bytes of the degree-day array: households reporting the same days share it, so a run computes
+    it a handful of times instead of once per household."""
+    heat = np.frombuffer(heat_bytes)
+    out = np.nan_to_num(heat - trailing_quantiles(heat[:, None], (0.5,), window, 1, 1)[0][:, 0], nan=0.0)
+    out.flags.writeable = False
+    return out
 
 
 def _fill_down_up(a: np.ndarray) -> np.ndarray:
     """Forward-fill NaN rows per column, then back-fill the leading ones (pandas ffill().bfill() without pandas)."""
-    n = a.shape[0]
     ok = ~np.isnan(a)
-    idx = np.where(ok, np.arange(n)[:, None], 0)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    down = np.take_along_axis(a, idx, axis=0)
-    first = np.where(ok.any(axis=0), ok.argmax(axis=0), 0)
-    lead = np.arange(n)[:, None] < first[None, :]
-    return np.where(lead, a[first, np.arange(a.shape[1])][None, :], down)
+    src = np.where(ok, np.arange(a.shape[0])[:, None], 0)
+    np.maximum.accumulate(src, axis=0, out=src)  # last row with a value, 0 before the first
+    np.maximum(src, ok.argmax(axis=0), out=src)  # ... the first row with a value before it (0 if none)
+    return a.ravel().take(src * a.shape[1] + np.arange(a.shape[1]))
 
 
-def _nanmedian_last(a: np.ndarray, min_count: int) -> np.ndarray:
-    """Median over the last axis ignoring NaN (sort puts NaN last); NaN with fewer than ``min_count`` values."""
-    s = np.sort(a, axis=-1)
-    n = np.sum(~np.isnan(a), axis=-1)
-    lo = np.maximum((n - 1) // 2, 0)
-    hi = np.maximum(n // 2, 0)
-    v = 0.5 * (np.take_along_axis(s, lo[..., None], -1)[..., 0] + np.take_along_axis(s, hi[..., None], -1)[..., 0])
+def _count_sorted(s: np.ndarray) -> np.ndarray:
+    """Values (not NaN) in each row of a row-sorted array: the position of its first NaN (NumPy sorts NaN last);
+    far cheaper than summing a boolean mask along rows."""
+    nan = np.isnan(s)
+    return np.where(nan[:, -1], nan.argmax(axis=1), s.shape[1])
+
+
+@lru_cache(maxsize=256)
+def _row_starts(m: int, k: int) -> np.ndarray:
+    """Where each of ``m`` rows of width ``k`` starts in the flattened array (kept: the shapes repeat)."""
+    start = np.arange(m) * k
+    start.flags.writeable = False
+    return start
+
+
+def _median(v: np.ndarray) -> float:
+    """Median of a 1-D array without NaN (what ``np.median`` returns, at a fraction of its call overhead)."""
+    s = np.sort(v)
+    h = s.size // 2
+    return s[h] if s.size % 2 else (s[h - 1] + s[h]) / 2
+
+
+def _nanmedian_rows(a: np.ndarray, min_count: int) -> np.ndarray:
+    """Median of each row ignoring NaN (sort puts NaN last); NaN where a row has fewer than ``min_count`` values."""
+    s = np.sort(a, axis=1)
+    m, k = s.shape
+    n = _count_sorted(s)
+    start = _row_starts(m, k)  # of each row in ``s.ravel()``
+    v = 0.5 * (s.take(start + np.maximum((n - 1) // 2, 0)) + s.take(start + np.maximum(n // 2, 0)))
     return np.where(n >= max(min_count, 1), v, np.nan)
+
+
+def _slot_medians(
+    x_h: np.ndarray, ref_h: np.ndarray, slots: np.ndarray, half_block: np.ndarray, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-ignoring medians over chosen half hours of each half day of the load and of the reference.
+
+    ``ref_h``: the reference half days (one per ``ref_step`` block); ``slots``: the half hours chosen in each of
+    them; ``half_block``: the reference half day of each row of ``x_h``. Both are sorted in one call.
+    """
+    width = x_h.shape[1]
+    x_at = _row_starts(x_h.shape[0], width)[:, None] + slots[half_block]
+    ref_at = _row_starts(ref_h.shape[0], width)[:, None] + slots
+    med = _nanmedian_rows(np.concatenate([x_h.take(x_at), ref_h.take(ref_at)]), min_count)
+    return med[: x_h.shape[0]], med[x_h.shape[0] :][half_block]
 
 
 def _centred_nanmean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Centred rolling mean over rows ignoring NaN rows (cumulative sums instead of pandas rolling)."""
     ok = ~np.isnan(a)
-    csum = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(np.where(ok, a, 0.0), axis=0)])
-    ccnt = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(ok, axis=0)])
-    n = a.shape[0]
-    half = window // 2
-    lo = np.clip(np.arange(n) - half, 0, n)
-    hi = np.clip(np.arange(n) + (window - half), 0, n)
-    total = csum[hi] - csum[lo]
+    csum = np.zeros((a.shape[0] + 1, a.shape[1]))
+    np.cumsum(np.where(ok, a, 0.0), axis=0, out=csum[1:])
+    ccnt = np.zeros(csum.shape, dtype=np.intp)
+    np.cumsum(ok, axis=0, out=ccnt[1:])
+    lo, hi = _centred_bounds(a.shape[0], window)
     count = ccnt[hi] - ccnt[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count >= min_count, total / count, np.nan)
+    return np.where(count >= min_count, (csum[hi] - csum[lo]) / count, np.nan)
+
+
+@lru_cache(maxsize=64)
+def _centred_bounds(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last row of the centred window of each of ``n`` rows (clipped at the ends)."""
+    half = window // 2
+    return np.clip(np.arange(n) - half, 0, n), np.clip(np.arange(n) + (window - half), 0, n)
 
 
 def _robust_z(x: np.ndarray, fit_mask: np.ndarray, floor: float) -> np.ndarray:
@@ -148,8 +226,8 @@ def _robust_z(x: np.ndarray, fit_mask: np.ndarray, floor: float) -> np.ndarray:
     ref = x[fit_mask & ~np.isnan(x)]
     if ref.size < 3:
         return np.full_like(x, np.nan)
-    med = np.median(ref)
-    mad = max(MAD_TO_SIGMA * np.median(np.abs(ref - med)), floor)
+    med = _median(ref)
+    mad = max(MAD_TO_SIGMA * _median(np.abs(ref - med)), floor)
     return (x - med) / mad
 
 
@@ -158,26 +236,45 @@ def _spike_score(resid: np.ndarray, fit: np.ndarray, q_hi: float) -> np.ndarray:
     ``q_hi`` quantile of the normal half hours' residuals (at 0.9995, the 17th largest of two years); NaN without
     two weeks of them. A ratio, because appliance bursts scale with the home: a 3 kWh half hour is a fault in a
     flat with a 1 kWh kettle and a Tuesday evening in a house with an electric shower and a tumble dryer."""
-    if fit.sum() < 48 * 14:
+    if np.count_nonzero(fit) < 48 * 14:
         return np.full_like(resid, np.nan)
-    top = max(float(np.quantile(resid[fit], q_hi)), 0.05)
+    top = max(_linear_quantile(resid[fit], q_hi), 0.05)
     return resid / top - 1.0
+
+
+def _linear_quantile(v: np.ndarray, q: float) -> float:
+    """``np.quantile(v, q)`` of a 1-D array without NaN: NumPy's default ('linear') method with its interpolation
+    formula, on the two order statistics ``np.partition`` finds (NumPy's general code costs 5x more here)."""
+    virtual = (v.size - 1) * q
+    if virtual >= v.size - 1:
+        return float(v.max())
+    lo = math.floor(virtual)
+    a, b = np.partition(v, (lo, lo + 1))[lo : lo + 2]
+    t = virtual - lo
+    diff = b - a
+    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
 
 
 def _heating_slope(blk: np.ndarray, heat: np.ndarray, fit: np.ndarray) -> float:
     """kWh per half hour per degree-day colder than the reference window (>= 0), from the household's normal
     half days, with one pass of outlier clipping: electric heating follows the weather, not a fault."""
-    x = np.repeat(heat[:, None], 2, axis=1)[fit]
-    y = blk[fit]
-    ok = ~np.isnan(y)
-    x, y = x[ok], y[ok]
-    if x.size < 20 or np.sum(x * x) <= 0:
+    sel = fit[:, None] & ~np.isnan(blk)
+    x = np.broadcast_to(heat[:, None], blk.shape)[sel]
+    y = blk[sel]
+    if x.size < 20:
         return 0.0
-    slope = np.sum(x * y) / np.sum(x * x)
+    xx = np.sum(x * x)
+    if xx <= 0:
+        return 0.0
+    slope = np.sum(x * y) / xx
     r = y - slope * x
-    keep = np.abs(r - np.median(r)) <= 5 * MAD_TO_SIGMA * np.median(np.abs(r - np.median(r))) + 1e-9
-    if keep.sum() >= 20 and np.sum(x[keep] ** 2) > 0:
-        slope = np.sum(x[keep] * y[keep]) / np.sum(x[keep] ** 2)
+    r_med = _median(r)
+    keep = np.abs(r - r_med) <= 5 * MAD_TO_SIGMA * _median(np.abs(r - r_med)) + 1e-9
+    if np.count_nonzero(keep) >= 20:
+        xk = x[keep]
+        xk2 = np.sum(xk**2)
+        if xk2 > 0:
+            slope = np.sum(xk * y[keep]) / xk2
     return max(float(slope), 0.0)
 
 
@@ -189,18 +286,36 @@ def _runs(index: np.ndarray, max_gap: int) -> list[np.ndarray]:
     return np.split(index, breaks)
 
 
-def _to_utc(local_naive: pd.Series | list, tz: str) -> np.ndarray:
-    """Local wall-clock times to naive UTC; the repeated autumn hour resolves to its first (BST) occurrence."""
-    idx = pd.DatetimeIndex(local_naive)
-    if len(idx) == 0:
-        return idx.to_numpy()
-    aware = idx.tz_localize(tz, ambiguous=np.ones(len(idx), dtype=bool), nonexistent="shift_forward")
-    return aware.tz_convert("UTC").tz_localize(None).to_numpy()
+def _to_utc(local_naive: np.ndarray, tz: str) -> np.ndarray:
+    """Local wall-clock times (datetime64) to naive UTC datetime64[ns]; the repeated autumn hour resolves to its
+    first (BST) occurrence.
+
+    Event times are local midnights and half hours, so pandas converts the 49 half-hour marks of a local day at
+    once and they are kept (``_utc_half_hours``): a run needs a few dozen days, and pandas' time-zone code costs
+    more than everything else of an event. Other times are converted on their own."""
+    out = []
+    for t in np.asarray(local_naive, dtype="datetime64[ns]").view(np.int64).tolist():
+        day = t - t % _DAY_NS
+        k, off_grid = divmod(t - day, _HALF_HOUR_NS)
+        out.append(_utc_half_hours(t, 1, tz)[0] if off_grid else _utc_half_hours(day, SLOTS + 1, tz)[k])
+    return np.array(out, dtype=np.int64).view("datetime64[ns]")
+
+
+_DAY_NS = 86_400 * 10**9
+_HALF_HOUR_NS = 1_800 * 10**9
+
+
+@lru_cache(maxsize=1024)  # local days (and odd times): about three years
+def _utc_half_hours(local_ns: int, n: int, tz: str) -> tuple[int, ...]:
+    """UTC (ns) of the ``n`` local times ``local_ns`` + k half hours, each converted on its own by pandas."""
+    idx = pd.DatetimeIndex((local_ns + _HALF_HOUR_NS * np.arange(n, dtype=np.int64)).view("datetime64[ns]"))
+    aware = idx.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="shift_forward")
+    return tuple(aware.tz_convert("UTC").tz_localize(None).asi8.tolist())
 
 
 def detect_household(*args, **kwargs) -> pd.DataFrame:
     """Events of one household (see ``_detect``); NumPy's all-NaN warnings on gap days are expected."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return _detect(*args, **kwargs)
 
@@ -218,7 +333,7 @@ def _detect(
     ``hdd``: optional heating degree days per row, so electric heating in a cold snap is not "sustained high"."""
     p = params
     if len(dates) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in EVENT_COLUMNS})
+        return _no_events()
     order = np.argsort(dates)
     dates = np.asarray(dates, dtype="datetime64[D]")[order]
     day0 = dates[0]
@@ -230,87 +345,92 @@ def _detect(
     if band is not None:
         fc[pos] = np.asarray(band, dtype=float)[order]
 
-    heat = np.full(n_days, np.nan)
+    heat = np.zeros(n_days)  # degree days colder than the trailing median (none without weather)
     if hdd is not None:
+        heat = np.full(n_days, np.nan)
         heat[pos] = np.asarray(hdd, dtype=float)[order]
-    heat = np.nan_to_num(heat - trailing_quantiles(heat[:, None], (0.5,), p.ref_days, 1, 1)[0][:, 0], nan=0.0)
+        heat = _colder_than_usual(heat.tobytes(), p.ref_days)
 
-    present = np.sum(~np.isnan(x), axis=1)
+    missing = np.isnan(x)
+    present = SLOTS - missing.sum(axis=1)
     valid = present >= MIN_SLOTS_COMPLETE
-    total = np.where(valid, np.nanmean(np.where(valid[:, None], x, 0.0), axis=1) * SLOTS, np.nan)
+    x_or_0 = np.where(missing, 0.0, x)
+    total = np.where(valid, x_or_0.sum(axis=1) / present * SLOTS, np.nan)  # the mean half hour x 48
+    use_fc = ~np.isnan(fc[:, 1])
+    half = SLOTS // 2
+    x_h = x.reshape(n_days * 2, half)  # half days: rows 2d (00:00-12:00) and 2d + 1 (12:00-24:00) of day d
+    block = np.arange(n_days) // p.ref_step  # reference row of each day
+    half_block = (2 * block[:, None] + np.arange(2)).ravel()  # ... and of each half day
 
+    # Flag, exclude the flagged days (and spike half hours) from the reference, score again; until nothing changes.
     excluded = np.zeros(n_days, dtype=bool)
     spike = np.zeros_like(x, dtype=bool)
-    use_fc = ~np.isnan(fc[:, 1])
     for _ in range(p.iterations):
-        t_in = np.where(valid & ~excluded, total, np.nan)[:, None]
-        q10, q50, q90 = (a[:, 0] for a in trailing_quantiles(t_in, (0.1, 0.5, 0.9), p.ref_days, 1, p.min_ref_days))
-        q10 = np.where(use_fc & ~np.isnan(fc[:, 0]), fc[:, 0], q10)
-        q90 = np.where(use_fc & ~np.isnan(fc[:, 2]), fc[:, 2], q90)
+        keep = valid & ~excluded  # days that may enter the reference
+        t_in = np.where(keep, total, np.nan)[:, None]
+        q10, q50, q90 = _reference_rows(t_in, (0.1, 0.5, 0.9), p.ref_days, 1, p.min_ref_days)[:, :, 0]
         q50 = np.where(use_fc, fc[:, 1], q50)
-        scale = np.maximum.reduce([(q90 - q10) / P10_P90_TO_SIGMA, 0.05 * q50, np.full(n_days, 0.1)])
-        x_in = np.where((valid & ~excluded)[:, None] & ~spike, x, np.nan)
-        ref = trailing_quantiles(x_in, (0.5,), p.ref_days, p.ref_step, p.min_ref_days)[0]
+        x_in = np.where(keep[:, None] & ~spike, x, np.nan)
+        # The per-slot reference changes every ``ref_step`` days only: what depends on it alone is computed once
+        # per such block of days (``ref_rows``) and repeated for its days (``block``).
+        ref_rows = _reference_rows(x_in, (0.5,), p.ref_days, p.ref_step, p.min_ref_days)[0]
+        ref = ref_rows[block]
         resid = x - ref
-        with np.errstate(invalid="ignore"):
-            near_zero = valid & (total <= p.near_zero_ratio * q50)
-        normal = valid & ~excluded & ~near_zero
+        near_zero = valid & (total <= p.near_zero_ratio * q50)
+        normal = keep & ~near_zero
+        scored = valid & ~near_zero  # days that can carry a high, a spike or a shift
 
         # Added load of each half day: x = a x ref + b through the medians of its quiet half (lowest reference) and
         # of its busiest half hours. An appliance left on ADDS the same kWh to every half hour (b), a busy day
         # MULTIPLIES the load (a >= 1), so a day at three times the usual load is not an appliance left on.
-        half = SLOTS // 2
-        ref_h = ref.reshape(n_days, 2, half)
-        order = np.argsort(np.nan_to_num(ref_h, nan=np.inf), axis=2)
-        quiet, busy = order[:, :, : half // 2], order[:, :, half - p.high_busy_slots :]
-        x_h = x.reshape(n_days, 2, half)
-        with np.errstate(all="ignore"):
-            xq = _nanmedian_last(np.take_along_axis(x_h, quiet, axis=2), min_count=SLOTS // 8)
-            rq = _nanmedian_last(np.take_along_axis(ref_h, quiet, axis=2), min_count=SLOTS // 8)
-            if p.high_busy_slots:
-                xb = _nanmedian_last(np.take_along_axis(x_h, busy, axis=2), min_count=2)
-                rb = _nanmedian_last(np.take_along_axis(ref_h, busy, axis=2), min_count=2)
-                # x = a ref + b through the quiet and the busy medians: b is the added load, a the busy-day factor
-                a = np.clip((xb - xq) / np.maximum(rb - rq, 0.05), 1.0, None)
-                blk = xq - a * rq
-            else:
-                blk = xq - rq
+        ref_h = ref_rows.reshape(-1, half)
+        by_ref = np.argsort(np.nan_to_num(ref_h, nan=np.inf), axis=1)
+        quiet, busy = by_ref[:, : half // 2], by_ref[:, half - p.high_busy_slots :]
+        xq, rq = _slot_medians(x_h, ref_h, quiet, half_block, SLOTS // 8)
+        if p.high_busy_slots:
+            xb, rb = _slot_medians(x_h, ref_h, busy, half_block, 2)
+            a = np.clip((xb - xq) / np.maximum(rb - rq, 0.05), 1.0, None)  # the busy-day factor
+            blk = (xq - a * rq).reshape(n_days, 2)  # the added load
+        else:
+            blk = (xq - rq).reshape(n_days, 2)
         blk = blk - _heating_slope(blk, heat, normal) * heat[:, None]
-        z_blk = _robust_z(blk, np.repeat(normal[:, None], 2, axis=1), 0.02)
-        with np.errstate(invalid="ignore"):
-            blk_high = (z_blk >= p.high_z) & (blk >= p.high_min_kwh)
-        high = valid & ~near_zero & blk_high.any(axis=1)
-        z_high = np.nanmax(np.where(blk_high, z_blk, -np.inf), axis=1)
+        z_blk = _robust_z(blk, normal[:, None], 0.02)  # both half days of a normal day
+        blk_high = (z_blk >= p.high_z) & (blk >= p.high_min_kwh)
+        high = scored & blk_high.any(axis=1)
+        scored &= ~high
 
         # Spikes: half hours far beyond the household's own largest normal bursts (see ``_spike_score``).
         fit = (normal & ~high)[:, None] & ~spike & ~np.isnan(resid)
         z_cell = _spike_score(resid, fit, p.spike_q_hi)
         zc = np.where(np.isnan(z_cell), -np.inf, z_cell).ravel()
-        pair = np.maximum(np.minimum(zc, np.r_[zc[1:], -np.inf]), np.minimum(zc, np.r_[-np.inf, zc[:-1]]))
+        after = np.concatenate([zc[1:], [-np.inf]])  # the next half hour's score
+        before = np.concatenate([[-np.inf], zc[:-1]])  # ... and the previous one's
+        pair = np.maximum(np.minimum(zc, after), np.minimum(zc, before))
         cand = (zc >= p.spike_z) | (pair >= p.spike_pair_z)
-        with np.errstate(invalid="ignore"):
-            spike = (valid & ~near_zero & ~high)[:, None] & cand.reshape(n_days, SLOTS) & (resid >= p.spike_min_kwh)
+        spike = scored[:, None] & cand.reshape(n_days, SLOTS) & (resid >= p.spike_min_kwh)
 
         # Profile shift: 2-hour shape of the (spike-free) day, averaged over a centred week, against the reference.
-        clean = np.where(spike, ref, x)
-        bins = np.nansum(clean.reshape(n_days, 12, 4), axis=2)
-        ref_bins = np.nansum(ref.reshape(n_days, 12, 4), axis=2)
-        with np.errstate(all="ignore"):
-            shape = bins / bins.sum(axis=1, keepdims=True)
-            ref_shape = ref_bins / ref_bins.sum(axis=1, keepdims=True)
-        shape[~(valid & ~near_zero & ~high)] = np.nan
+        bins = np.where(spike, ref, x_or_0).reshape(n_days, 12, 4).sum(axis=2)  # a spike's ref is never NaN
+        ref_bins = np.where(np.isnan(ref_rows), 0.0, ref_rows).reshape(-1, 12, 4).sum(axis=2)
+        shape = bins / bins.sum(axis=1, keepdims=True)
+        ref_shape = (ref_bins / ref_bins.sum(axis=1, keepdims=True))[block]
+        shape[~scored] = np.nan
         week = _centred_nanmean(shape, p.shift_window_days, min_count=3)
         l1 = 0.5 * np.sum(np.abs(week - ref_shape), axis=1)
-        z_shape = _robust_z(l1, valid & ~excluded, 0.01)
-        with np.errstate(invalid="ignore"):
-            shift = valid & ~near_zero & ~high & (z_shape >= p.shift_z) & (l1 >= p.shift_min_l1)
+        z_shape = _robust_z(l1, keep, 0.01)
+        shift = scored & (z_shape >= p.shift_z) & (l1 >= p.shift_min_l1)
         new_excluded = near_zero | high | shift
         if np.array_equal(new_excluded, excluded):
             break
         excluded = new_excluded
 
-    source = np.where(use_fc, "forecast", "self_history")
-    rows: list[dict] = []
+    # Severity inputs of the last pass: the day band's spread, and the largest z of a high day's half days.
+    q10 = np.where(use_fc & ~np.isnan(fc[:, 0]), fc[:, 0], q10)
+    q90 = np.where(use_fc & ~np.isnan(fc[:, 2]), fc[:, 2], q90)
+    scale = np.maximum.reduce([(q90 - q10) / P10_P90_TO_SIGMA, 0.05 * q50, np.full(n_days, 0.1)])
+    z_high = np.nanmax(np.where(blk_high, z_blk, -np.inf), axis=1)
+
+    ev = _EventRows()
     day_kinds = (
         ("near_zero", near_zero, 1, (q50 - total) / scale),
         ("sustained_high", high, 1, z_high),
@@ -320,57 +440,30 @@ def _detect(
         for run in _runs(np.flatnonzero(flags), p.max_gap_days):
             if run.size < min_days:
                 continue
-            span = np.arange(run[0], run[-1] + 1)
-            rows.append(
-                {
-                    "kind": kind,
-                    "start_local": day0 + run[0],
-                    "end_local": day0 + run[-1] + 1,
-                    "severity": float(np.nanmax(score[run])),
-                    "observed_kwh": float(np.nansum(total[span])),
-                    "expected_kwh": float(np.nansum(q50[span])),
-                    "expected_source": "forecast" if (source[run] == "forecast").any() else "self_history",
-                    "start_day": day0 + run[0],
-                }
+            span = slice(run[0], run[-1] + 1)
+            ev.add(
+                kind,
+                day0 + run[0],
+                day0 + run[-1] + 1,
+                np.nanmax(score[run]),
+                np.nansum(total[span]),
+                np.nansum(q50[span]),
+                use_fc[run].any(),
             )
-    flat = np.flatnonzero(spike.ravel())
-    for run in _runs(flat, 0):
+    z_flat, x_flat, ref_flat = z_cell.ravel(), x.ravel(), ref.ravel()
+    for run in _runs(np.flatnonzero(spike.ravel()), 0):
         d0, s0 = divmod(int(run[0]), SLOTS)
         d1, s1 = divmod(int(run[-1]), SLOTS)
-        cells = np.unravel_index(run, spike.shape)
-        rows.append(
-            {
-                "kind": "spike",
-                "start_local": (day0 + d0).astype("datetime64[m]") + np.timedelta64(30 * s0, "m"),
-                "end_local": (day0 + d1).astype("datetime64[m]") + np.timedelta64(30 * (s1 + 1), "m"),
-                "severity": float(np.max(z_cell[cells])),
-                "observed_kwh": float(np.sum(x[cells])),
-                "expected_kwh": float(np.sum(ref[cells])),
-                "expected_source": "self_history",
-                "start_day": day0 + d0,
-            }
+        ev.add(
+            "spike",
+            (day0 + d0).astype("datetime64[m]") + np.timedelta64(30 * s0, "m"),
+            (day0 + d1).astype("datetime64[m]") + np.timedelta64(30 * (s1 + 1), "m"),
+            np.max(z_flat[run]),
+            np.sum(x_flat[run]),
+            np.sum(ref_flat[run]),
+            False,
         )
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in EVENT_COLUMNS})
-    ev = pd.DataFrame(rows)
-    start = _to_utc(ev["start_local"].astype("datetime64[ns]"), p.timezone)
-    end = _to_utc(ev["end_local"].astype("datetime64[ns]"), p.timezone)
-    out = pd.DataFrame(
-        {
-            "household_id": household_id,
-            "detector": DETECTOR_ROBUST,
-            "kind": ev["kind"],
-            "start_utc": start,
-            "end_utc": end,
-            "duration_halfhours": ((end - start) // np.timedelta64(30, "m")).astype("int32"),
-            "severity": ev["severity"].astype(float),
-            "observed_kwh": ev["observed_kwh"].astype(float),
-            "expected_kwh": ev["expected_kwh"].astype(float),
-            "expected_source": ev["expected_source"],
-            "local_date": pd.to_datetime(ev["start_day"].astype("datetime64[ns]")).dt.date,
-        }
-    )
-    return out.sort_values(["start_utc", "kind"]).reset_index(drop=True)
+    return ev.frame(household_id, p.timezone)
 
 
 _DTYPES = {
@@ -386,6 +479,57 @@ _DTYPES = {
     "expected_source": "object",
     "local_date": "object",
 }
+_NO_EVENTS = pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in EVENT_COLUMNS})
+_KIND_ORDER = {k: i for i, k in enumerate(sorted(["near_zero", "profile_shift", "spike", "sustained_high"]))}
+
+
+def _no_events() -> pd.DataFrame:
+    return _NO_EVENTS.copy()
+
+
+class _EventRows:
+    """Events collected column by column, turned into one frame sorted by start time and kind."""
+
+    def __init__(self) -> None:
+        self.kind: list[str] = []
+        self.start_local: list[np.datetime64] = []
+        self.end_local: list[np.datetime64] = []
+        self.severity: list[float] = []
+        self.observed: list[float] = []
+        self.expected: list[float] = []
+        self.from_forecast: list[bool] = []
+
+    def add(self, kind, start_local, end_local, severity, observed, expected, from_forecast) -> None:
+        self.kind.append(kind)
+        self.start_local.append(start_local)
+        self.end_local.append(end_local)
+        self.severity.append(float(severity))
+        self.observed.append(float(observed))
+        self.expected.append(float(expected))
+        self.from_forecast.append(bool(from_forecast))
+
+    def frame(self, household_id: str, tz: str) -> pd.DataFrame:
+        n = len(self.kind)
+        if n == 0:
+            return _no_events()
+        local = np.array(self.start_local + self.end_local, dtype="datetime64[m]").astype("datetime64[ns]")
+        utc = _to_utc(local, tz)
+        start, end = utc[:n], utc[n:]
+        order = np.lexsort((np.array([_KIND_ORDER[k] for k in self.kind]), start))  # stable, as sort_values
+        columns = {
+            "household_id": household_id,
+            "detector": DETECTOR_ROBUST,
+            "kind": np.array(self.kind, dtype=object)[order],
+            "start_utc": start[order],
+            "end_utc": end[order],
+            "duration_halfhours": ((end - start) // np.timedelta64(30, "m")).astype("int32")[order],
+            "severity": np.array(self.severity)[order],
+            "observed_kwh": np.array(self.observed)[order],
+            "expected_kwh": np.array(self.expected)[order],
+            "expected_source": np.where(self.from_forecast, "forecast", "self_history").astype(object)[order],
+            "local_date": local[:n].astype("datetime64[D]").astype(object)[order],
+        }
+        return pd.DataFrame(columns, copy=False)  # the arrays are new: no copy
 
 
 def daily_hdd(weather_csv, timezone: str = "Europe/London", base_c: float = 15.5) -> pd.Series:
@@ -400,12 +544,45 @@ def detect_frame(
     pdf: pd.DataFrame, params: RobustParams = DEFAULT_PARAMS, hdd: pd.Series | None = None
 ) -> pd.DataFrame:
     """``applyInPandas`` body: the daily-matrix rows of one household in, its events out."""
-    dates = pd.to_datetime(pdf["local_date"]).to_numpy().astype("datetime64[D]")
+    day_values = pdf["local_date"].to_numpy()
+    if all(type(v) is dt.date for v in day_values):  # what Spark hands over for a DateType: skip pandas parsing
+        dates = (np.array([v.toordinal() for v in day_values], dtype=np.int64) - _UNIX_ORDINAL).astype("datetime64[D]")
+    else:
+        stamps = pd.to_datetime(pdf["local_date"])
+        dates = stamps.to_numpy().astype("datetime64[D]")
+        day_values = stamps.dt.date.to_numpy()
     band = None
     if {"p10_kwh", "p50_kwh", "p90_kwh"} <= set(pdf.columns):
-        band = pdf[["p10_kwh", "p50_kwh", "p90_kwh"]].to_numpy(dtype=float)
-    energy = pdf[SLOT_COLS].to_numpy(dtype=float)
-    heat = None
-    if hdd is not None:
-        heat = hdd.reindex(pd.to_datetime(pdf["local_date"]).dt.date).to_numpy(dtype=float)
-    return detect_household(str(pdf["household_id"].iloc[0]), dates, energy, band, params, heat)
+        band = np.column_stack([pdf[c].to_numpy(dtype=float) for c in ("p10_kwh", "p50_kwh", "p90_kwh")])
+    heat = None if hdd is None else _hdd_of_days(hdd, day_values)
+    return detect_household(str(pdf["household_id"].to_numpy()[0]), dates, _slot_matrix(pdf), band, params, heat)
+
+
+_UNIX_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_HDD_LOOKUP: dict = {}  # the date -> degree days dict of the last ``hdd`` series seen, with its index and values
+
+
+def _hdd_of_days(hdd: pd.Series, days: np.ndarray) -> np.ndarray:
+    """``hdd.reindex(days).to_numpy(dtype=float)`` for the ``datetime.date`` index of ``daily_hdd``.
+
+    Every household of a run gets the same series, so its dict is built once and reused while the series keeps
+    the same index object and equal values (an index is immutable; values are compared, which is cheap).
+    """
+    index = hdd.index
+    if index.inferred_type != "date" or not index.is_unique:
+        return hdd.reindex(days).to_numpy(dtype=float)
+    values = hdd.to_numpy(dtype=float)
+    cache = _HDD_LOOKUP
+    if cache.get("index") is not index or not np.array_equal(cache["values"], values):  # NaN: rebuilt, still right
+        cache.update(index=index, values=values.copy(), by_day=dict(zip(index, values.tolist(), strict=True)))
+    by_day = cache["by_day"]
+    return np.array([by_day.get(d, np.nan) for d in days], dtype=float)
+
+
+def _slot_matrix(pdf: pd.DataFrame) -> np.ndarray:
+    """The e00..e47 columns as an n x 48 float array; a column slice when they are adjacent and in order."""
+    cols = pdf.columns
+    first = cols.get_loc(SLOT_COLS[0]) if SLOT_COLS[0] in cols else None
+    if isinstance(first, int) and list(cols[first : first + SLOTS]) == SLOT_COLS:
+        return pdf.iloc[:, first : first + SLOTS].to_numpy(dtype=float)
+    return pdf[SLOT_COLS].to_numpy(dtype=float)

@@ -234,3 +234,66 @@ def test_robust_events_empty_household_frame(spark):
         [], "household_id string, local_date date, " + ", ".join(f"{c} double" for c in SLOT_COLS)
     )
     assert robust_events(empty).count() == 0
+
+
+# --- the fast paths of robust.py give what the plain pandas/NumPy calls they replace would give
+
+
+def _frame(x: np.ndarray, dates: np.ndarray, seed: int) -> pd.DataFrame:
+    """One household as ``applyInPandas`` hands it over: ``datetime.date`` days, rows in no order, NaN gaps."""
+    rng = np.random.default_rng(seed)
+    pdf = pd.DataFrame(x, columns=SLOT_COLS)
+    pdf.insert(0, "local_date", [pd.Timestamp(str(d)).date() for d in dates])
+    pdf.insert(0, "household_id", "H7")
+    return pdf.iloc[rng.permutation(len(pdf))].reset_index(drop=True)
+
+
+def test_detect_frame_equals_the_household_arrays_it_reads():
+    days = 120
+    dates = START + np.arange(days)
+    x = household(days, 7)
+    x[40:43] += 0.8
+    x[70:75] = 0.0
+    x[90, 20] += 5.0
+    x[np.random.default_rng(7).random(x.shape) < 0.01] = np.nan
+    hdd = pd.Series(
+        np.linspace(2.0, 9.0, days + 30), index=[pd.Timestamp(str(START + i - 10)).date() for i in range(days + 30)]
+    )
+    pdf = _frame(x, dates, 7)
+    want = robust.detect_household(
+        "H7", dates, x, hdd=hdd.reindex([pd.Timestamp(str(d)).date() for d in dates]).to_numpy()
+    )
+    pd.testing.assert_frame_equal(robust.detect_frame(pdf, hdd=hdd), want)
+    as_text = pdf.assign(local_date=pdf["local_date"].astype(str))  # not DateType: the pandas parsing path
+    pd.testing.assert_frame_equal(robust.detect_frame(as_text, hdd=hdd), want)
+    # The degree-day lookup follows a changed series (it is kept between calls of one run).
+    colder = hdd + 5.0
+    want_colder = robust.detect_household(
+        "H7", dates, x, hdd=colder.reindex([pd.Timestamp(str(d)).date() for d in dates]).to_numpy()
+    )
+    pd.testing.assert_frame_equal(robust.detect_frame(pdf, hdd=colder), want_colder)
+    assert len(want) >= 3 and want["local_date"].map(type).eq(dt.date).all()
+
+
+def test_to_utc_matches_pandas_across_both_clock_changes():
+    grid = np.timedelta64(30, "m") * np.arange(4 * 48)
+    times = np.concatenate(
+        [
+            np.datetime64("2013-03-29T00:00", "ns") + grid,
+            np.datetime64("2013-10-25T00:00", "ns") + grid,
+            np.array(["2013-03-31T01:17:03", "2013-10-27T01:10"], dtype="datetime64[ns]"),
+        ]
+    )
+    for tz in ("Europe/London", "America/New_York"):
+        aware = pd.DatetimeIndex(times).tz_localize(
+            tz, ambiguous=np.ones(len(times), bool), nonexistent="shift_forward"
+        )
+        np.testing.assert_array_equal(robust._to_utc(times, tz), aware.tz_convert("UTC").tz_localize(None).to_numpy())
+
+
+def test_linear_quantile_is_numpys():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 17, 700, 2741):
+        v = np.round(rng.lognormal(0, 1, n), 3)
+        for q in (0.0, 0.1, 0.5, 0.9, 0.9995, 1.0):
+            assert robust._linear_quantile(v, q) == np.quantile(v, q)
