@@ -59,22 +59,31 @@ def forecast_band(forecasts: DataFrame, model: str) -> DataFrame:
     )
 
 
+HOUSEHOLD_BUCKETS = 64  # pandas groups per run: ~90 households each at 5,566
+
+
 def robust_events(
     daily: DataFrame,
     hdd: pd.Series | None = None,
     band: DataFrame | None = None,
     params: robust.RobustParams = robust.DEFAULT_PARAMS,
+    buckets: int = HOUSEHOLD_BUCKETS,
 ) -> DataFrame:
-    """Robust detector over every household (one pandas group per household)."""
+    """Robust detector over every household. Households are grouped into ``buckets`` hash buckets and each
+    pandas group is split by household in Python: one Arrow batch and pandas frame per household cost about as
+    much as the detector itself."""
     cols = ["household_id", "local_date", *SLOT_COLS]
     frame = daily.select(*cols)
     if band is not None:
         frame = frame.join(band, ["household_id", "local_date"], "left")
+    frame = frame.withColumn("_bucket", F.pmod(F.xxhash64("household_id"), F.lit(buckets)))
 
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
-        return robust.detect_frame(pdf, params, hdd)
+        pdf = pdf.drop(columns="_bucket")
+        parts = [robust.detect_frame(one, params, hdd) for _, one in pdf.groupby("household_id", sort=False)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ROBUST_OUTPUT.fieldNames())
 
-    return frame.groupBy("household_id").applyInPandas(run, ROBUST_OUTPUT)
+    return frame.groupBy("_bucket").applyInPandas(run, ROBUST_OUTPUT)
 
 
 def finalize(events: DataFrame) -> DataFrame:
