@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             daily = daily.where(F.col("local_date") <= F.lit(last))
     else:
         daily = daily_from_readings(read_readings(spark, lake / "readings_halfhourly", read_from, last))
+    # compare() uses the days in several branches (day percentiles, month sums, peers): read the files once.
+    daily = daily.select("household_id", "local_date", "energy_kwh", "completeness").cache()
     if dataset_exists(lake / "segments"):
         version = args.segmentation_version or latest_version(spark, lake / "segments")
         segments = read_dataset(spark, lake / "segments", SEGMENTS).where(F.col("segmentation_version") == version)

@@ -127,3 +127,20 @@ def test_run_writes_declared_schemas_and_counts_sparse(spark, readings):
     assert rows["A"]["status"] == "segmented" and rows["B"]["status"] == "not_enough_data"
     assert facts["households_not_enough_data"] == 1
     assert prof.count() == 48 and summ.count() == 1
+
+
+def test_latest_version_is_the_latest_training_window(spark, tmp_path):
+    """Neighbours compare against the segmentation trained on the latest window, not the greatest name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spark_jobs.segments import latest_version
+
+    for version, train_to in (("seg_b", dt.date(2013, 1, 31)), ("seg_a", dt.date(2013, 2, 28))):
+        folder = tmp_path / "segments" / f"segmentation_version={version}"
+        folder.mkdir(parents=True)
+        table = pa.table({"household_id": ["A", "B"], "train_to": [train_to, train_to]})
+        pq.write_table(table, folder / "part-0.parquet")
+    assert latest_version(spark, tmp_path / "segments") == "seg_a"
+    with pytest.raises(FileNotFoundError):
+        latest_version(spark, tmp_path / "missing")
