@@ -92,6 +92,22 @@ def test_busy_day_is_not_sustained_high_but_added_load_is():
     assert 100 not in days, ev
 
 
+def test_load_left_on_in_a_noisy_home_is_found():
+    """+0.6 kWh every half hour for two days in a home with large day-to-day swings: no single half day is far
+    enough out (the old detector, one half day at 16 MADs, missed it), but consecutive ones are."""
+    rng = np.random.default_rng(1)
+    x = 2 * SHAPE[None, :] * rng.lognormal(0, 0.5, (150, 48)) * rng.lognormal(0, 0.35, (150, 1))
+    clean = robust.detect_household("H6", START + np.arange(150), x)
+    assert not (clean["kind"] == "sustained_high").any(), clean
+    x[100, 24:] += 0.6  # from noon of day 100 ...
+    x[101] += 0.6
+    x[102, :24] += 0.6  # ... to noon of day 102
+    ev = robust.detect_household("H6", START + np.arange(150), x)
+    high = ev[ev["kind"] == "sustained_high"]
+    assert len(high) >= 1, ev
+    assert ((high["start_utc"] < utc(103)) & (high["end_utc"] > utc(100))).all(), high
+
+
 def _bursty(days: int, seed: int, burst_kwh: float) -> np.ndarray:
     """A plain household plus natural appliance bursts of up to ``burst_kwh`` in about 2 % of half hours."""
     rng = np.random.default_rng(seed)
