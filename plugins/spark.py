@@ -36,6 +36,7 @@ def spark_job(
         total_executor_cores=cores,
         conf={
             "spark.executorEnv.PYTHONPATH": repo,
+            "spark.driver.extraJavaOptions": settings.spark_driver_java_options,
             "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
             "spark.ui.showConsoleProgress": "false",
             # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.
