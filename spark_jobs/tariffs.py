@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.analytics.io import (
     SLOT_COLS,
+    SLOTS,
     add_interval_args,
     add_months,
     conform,
@@ -46,6 +47,7 @@ from spark_jobs.common.settings import get_settings
 
 SCHEDULE_YEAR = 2013
 NEUTRAL_SHARE = 0.01  # |saving| below 1 % of the flat bill is "neutral"
+BAND_COLS = [f"b{s:02d}" for s in range(SLOTS)]  # band of local half hour 00:00 .. 23:30, beside SLOT_COLS
 
 
 def schedule_key(ts: F.Column) -> F.Column:
@@ -77,12 +79,12 @@ def month_shift_price(schedule: DataFrame, prices: dict[str, float]) -> DataFram
 def slot_bands(days: DataFrame, schedule: DataFrame, timezone: str) -> DataFrame:
     """``local_date, b00..b47``: the band of each local half hour's UTC start, for the dates in ``days``."""
     dates = days.select("local_date").distinct()
-    slots = dates.select("local_date", F.explode(F.sequence(F.lit(0), F.lit(47))).alias("slot"))
+    slots = dates.select("local_date", F.explode(F.sequence(F.lit(0), F.lit(SLOTS - 1))).alias("slot"))
     local_start = F.col("local_date").cast("timestamp") + F.make_dt_interval(mins=F.col("slot") * 30)
     keyed = slots.withColumn("key", schedule_key(F.to_utc_timestamp(local_start, timezone)))
     banded = keyed.join(F.broadcast(schedule.select("key", "band")), "key", "left")
-    wide = banded.groupBy("local_date").pivot("slot", list(range(48))).agg(F.first("band"))
-    return wide.select("local_date", *[F.col(str(s)).alias(f"b{s:02d}") for s in range(48)])
+    wide = banded.groupBy("local_date").pivot("slot", list(range(SLOTS))).agg(F.first("band"))
+    return wide.select("local_date", *[F.col(str(s)).alias(c) for s, c in enumerate(BAND_COLS)])
 
 
 def compare(
@@ -97,7 +99,7 @@ def compare(
     (``household_daily_halfhours``); pure transform, prices in pence per kWh."""
     priced = days.join(F.broadcast(slot_bands(days, schedule, timezone)), "local_date", "left")
     kwh = [F.coalesce(F.col(c), F.lit(0.0)) for c in SLOT_COLS]
-    bands = [F.col(f"b{s:02d}") for s in range(48)]
+    bands = [F.col(c) for c in BAND_COLS]
 
     def band_sum(band: str) -> F.Column:
         return sum((F.when(b == band, e).otherwise(0.0) for e, b in zip(kwh, bands, strict=True)), F.lit(0.0))
