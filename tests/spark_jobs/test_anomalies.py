@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_jobs.analytics import robust
-from spark_jobs.analytics.baseline import flag_days
+from spark_jobs.analytics.baseline import day_distances, flag_days
 from spark_jobs.analytics.io import SLOT_COLS, daily_matrix
 from spark_jobs.analytics.matching import evaluate
 from spark_jobs.analytics.schemas import ANOMALIES, ANOMALY_ALERTS_DAILY
@@ -313,3 +313,17 @@ def test_linear_quantile_is_numpys():
         v = np.round(rng.lognormal(0, 1, n), 3)
         for q in (0.0, 0.1, 0.5, 0.9, 0.9995, 1.0):
             assert robust._linear_quantile(v, q) == np.quantile(v, q)
+
+
+def test_kmeans_fitted_on_a_sample_still_scores_every_day(small_readings):
+    daily = daily_matrix(small_readings)
+    full = day_distances(daily, k=2, seed=3).toPandas()
+    sampled = day_distances(daily, k=2, seed=3, fit_sample_days=40).toPandas()
+    assert len(sampled) == len(full) == 80
+    assert set(sampled["cluster"]) <= {0, 1}
+    # An injected day (A's empty days, B's day at six times its load) stays the farthest from its centroid when
+    # the centroids come from half of the days.
+    injected = {("A", dt.date(2013, 2, 6)), ("A", dt.date(2013, 2, 7)), ("B", dt.date(2013, 2, 1))}
+    for scored in (full, sampled):
+        far = scored.nlargest(1, "distance").iloc[0]
+        assert (far["household_id"], far["local_date"]) in injected
