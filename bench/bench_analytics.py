@@ -1,17 +1,17 @@
 """Benchmark of the analytics jobs (issue 7): wall time and peak RSS of each job on generated data.
 
-    python bench/bench_analytics.py [--sizes 100,300] [--target-households 5566] [--days 730]
+    python bench/bench_analytics.py [--sizes 5566] [--target-households 5566] [--master auto|local[2]|spark://...]
 
-Data: spark_jobs.generate (LCL layout, injected anomalies) for 2 years, ingested with spark_jobs.ingest into a
-bench lake. Each job then runs as its own process (``python -m spark_jobs.<job>``, local[*] Spark) and the
-process tree (Python driver, JVM, Python workers) is sampled with psutil for peak RSS.
+Data: spark_jobs.generate (LCL layout, injected anomalies) for 2 years, ingested with spark_jobs.ingest and
+aggregated into a bench lake (untimed preparation, reused when present). Each job is then submitted like the DAGs
+submit it: ``spark-submit spark_jobs/<job>.py`` to the standalone master (when it is up with free cores) with the
+settings' driver and executor memory, else run as ``python -m`` on local[2] with a 6 GiB driver. Peak RSS is sampled
+over the driver's process tree plus any executor JVMs started during the job.
 
-The full 5,566 households x 2 years (~195 M readings) would take far more than 15 minutes of machine time to
-generate and ingest on the shared 2-core box, so the jobs are timed at ``--sizes`` households and the time is
-extrapolated to ``--target-households`` with a least-squares line t = a + b x households (fixed start-up cost plus
-per-household work; every job is a scan plus per-household aggregation, linear in households). Peak RSS is
-reported as measured at the largest size (the JVM heap is capped by configuration, so it does not grow linearly).
-The result JSON says which figures are measured and which are extrapolated, and the machine load during the run.
+With one size equal to the target the figures are measured, not extrapolated (the full 5,566 households x 2 years
+is ~195 M readings, ~40 min of preparation here). With several smaller sizes the time is extrapolated to
+``--target-households`` with a least-squares line t = a + b x households (fixed start-up cost plus per-household
+work). The result JSON says which figures are measured and which are extrapolated, and the machine load.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench_ingest import choose_master  # noqa: E402  (bench/ is the script's folder, so on sys.path)
+
+from spark_jobs.common.settings import get_settings  # noqa: E402
+
 RESULTS = REPO / "bench" / "results" / "analytics.json"
 TARGET_SECONDS = 180
 QUIET_CORES = 2  # CPU seconds / 2 = wall time on the 2 cores alone (an optimistic bound: assumes both busy)
@@ -43,20 +49,36 @@ def fit_line(xs: list[int], ys: list[float]) -> tuple[float, float]:
     return my - b * mx, b
 
 
+def executor_pids(since: float) -> list[int]:
+    """Standalone executor JVMs started after ``since`` (they are the worker's children, not ours)."""
+    out = []
+    for p in psutil.process_iter(["cmdline", "create_time"]):
+        with contextlib.suppress(psutil.Error):
+            if "CoarseGrainedExecutorBackend" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= since:
+                out.append(p.pid)
+    return out
+
+
 def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
     """Run ``cmd``; wall seconds, CPU seconds and peak RSS (MiB) of the whole process tree, sampled every 0.2 s.
 
     CPU seconds (user + system of every process of the tree, last sample of each) are reported because the shared
     machine is often far oversubscribed: wall time then measures the neighbours as much as the job."""
     t0 = time.perf_counter()
+    since = time.time() - 1
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
         root = psutil.Process(proc.pid)
         peak = 0
         cpu: dict[int, float] = {}
+        executors: list[psutil.Process] = []
+        polls = 0
         while proc.poll() is None:
             try:
-                procs = [root, *root.children(recursive=True)]
+                if polls % 10 == 0:
+                    executors = [psutil.Process(pid) for pid in executor_pids(since)]
+                polls += 1
+                procs = [root, *root.children(recursive=True), *executors]
                 rss = 0
                 for p in procs:
                     with contextlib.suppress(psutil.Error):
@@ -77,29 +99,38 @@ def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
     }
 
 
-def jobs(lake: Path, start: str, end: str) -> dict[str, list[str]]:
-    py = sys.executable
-    train_to = end
+def spark_cmd(master: str, module: str, args: list[str]) -> list[str]:
+    """How a stage is started: submitted to the standalone master as the DAGs do (plugins/spark.py), or on
+    local[2] as a plain Python process with a 6 GiB driver (the driver JVM is the executor there)."""
+    if not master.startswith("spark://"):
+        return [sys.executable, "-m", f"spark_jobs.{module}", *args]
+    s = get_settings()
+    submit = str(Path(sys.executable).parent / "spark-submit")
+    return [
+        submit, "--master", master, "--name", f"bench-{module}",
+        "--driver-memory", s.spark_driver_memory, "--executor-memory", s.spark_executor_memory,
+        "--conf", f"spark.executorEnv.PYTHONPATH={REPO}",
+        "--conf", f"spark.driver.extraJavaOptions={s.spark_driver_java_options}",
+        "--conf", f"spark.sql.shuffle.partitions={s.spark_shuffle_partitions}",
+        "--conf", "spark.ui.showConsoleProgress=false",
+        str(REPO / "spark_jobs" / f"{module}.py"), *args,
+    ]  # fmt: skip
+
+
+def jobs(master: str, lake: Path, start: str, end: str) -> dict[str, list[str]]:
+    window = ["--lake", str(lake), "--from-date", start, "--to-date", end]
     return {
-        "anomalies": [py, "-m", "spark_jobs.anomalies", "--lake", str(lake), "--detectors", "robust,kmeans"],
-        "segments": [
-            py,
-            "-m",
-            "spark_jobs.segments",
-            "--lake",
-            str(lake),
-            "--train-from",
-            start,
-            "--train-to",
-            train_to,
-        ],
-        "tariffs": [py, "-m", "spark_jobs.tariffs", "--lake", str(lake), "--from-date", start, "--to-date", end],
-        "neighbours": [py, "-m", "spark_jobs.neighbours", "--lake", str(lake), "--from-date", start, "--to-date", end],
+        "anomalies": spark_cmd(master, "anomalies", ["--lake", str(lake), "--detectors", "robust,kmeans"]),
+        "segments": spark_cmd(master, "segments", ["--lake", str(lake), "--train-from", start, "--train-to", end]),
+        "tariffs": spark_cmd(master, "tariffs", window),
+        "neighbours": spark_cmd(master, "neighbours", window),
     }
 
 
-def prepare(work: Path, households: int, start: str, end: str, env: dict[str, str], seed: int) -> tuple[Path, dict]:
-    """Generate and ingest one size (reused when already there)."""
+def prepare(
+    master: str, work: Path, households: int, start: str, end: str, env: dict[str, str], seed: int
+) -> tuple[Path, dict]:
+    """Generate, ingest and aggregate one size (reused when already there)."""
     land, lake = work / f"land_{households}", work / f"lake_{households}"
     facts = {}
     if not (lake / "readings_halfhourly").is_dir():
@@ -108,10 +139,10 @@ def prepare(work: Path, households: int, start: str, end: str, env: dict[str, st
         gen = [sys.executable, "-m", "spark_jobs.generate", "--out", str(land), "--households", str(households)]
         gen += ["--start", start, "--end", end, "--seed", str(seed), "--truth", str(work / f"truth_{households}.csv")]
         facts["generate"] = run_tree(gen + ["--overwrite"], env, work / f"generate_{households}.log")
-        ing = [sys.executable, "-m", "spark_jobs.ingest", "--input", str(land), "--lake", str(lake)]
+        ing = spark_cmd(master, "ingest", ["--input", str(land), "--lake", str(lake)])
         facts["ingest"] = run_tree(ing, env, work / f"ingest_{households}.log")
     if not (lake / "household_daily_halfhours").is_dir():  # the jobs read the aggregate's outputs
-        agg = [sys.executable, "-m", "spark_jobs.aggregate", "--lake", str(lake)]
+        agg = spark_cmd(master, "aggregate", ["--lake", str(lake)])
         facts["aggregate"] = run_tree(agg, env, work / f"aggregate_{households}.log")
     return lake, facts
 
@@ -136,8 +167,9 @@ def extrapolate(measured: dict[str, dict[int, dict]], target: int) -> dict:
             "meets_3_min_target_measured_wall": est <= TARGET_SECONDS,
             "meets_3_min_target_quiet_estimate": quiet <= TARGET_SECONDS,
         }
+        how = "measured" if xs == [target] else "extrapolated"
         print(
-            f"{name:12s} at {target} households: wall {est:8.1f} s (as measured, loaded machine), "
+            f"{name:12s} at {target} households: wall {est:8.1f} s ({how}), "
             f"cpu {cpu_est:8.1f} s -> ~{quiet:6.1f} s on 2 quiet cores (target {TARGET_SECONDS} s), "
             f"peak RSS {by_size[max(xs)]['peak_rss_mib']:.0f} MiB at {max(xs)} households"
         )
@@ -164,7 +196,8 @@ def recompute(path: Path, target: int, evaluation: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="100,300", help="households per measured run, comma separated")
+    ap.add_argument("--sizes", default="5566", help="households per measured run, comma separated")
+    ap.add_argument("--master", default="auto", help="auto: the standalone master when up with free cores")
     ap.add_argument("--target-households", type=int, default=5566)
     ap.add_argument("--start", default="2012-01-01")
     ap.add_argument("--end", default="2013-12-31")
@@ -173,20 +206,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--evaluation", type=Path, default=None, help="evaluate_anomalies JSON to embed")
     ap.add_argument("--recompute", action="store_true", help="refit --output's measurements only, run nothing")
+    ap.add_argument("--jobs", default=None, help="comma list: rerun only these jobs, keep --output's other figures")
     args = ap.parse_args(argv)
     if args.recompute:
         return recompute(args.output, args.target_households, args.evaluation)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     args.work_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+    master, why = choose_master(args.master)
+    if not master.startswith("spark://"):
+        env["PYSPARK_SUBMIT_ARGS"] = f"--master {master} --driver-memory 6g pyspark-shell"
+    print(f"master {master} ({why})", flush=True)
 
     measured: dict[str, dict[int, dict]] = {}
     data: dict[int, dict] = {}
     load_before = os.getloadavg()
     for n in sizes:
-        lake, facts = prepare(args.work_dir, n, args.start, args.end, env, args.seed)
+        lake, facts = prepare(master, args.work_dir, n, args.start, args.end, env, args.seed)
         data[n] = facts
-        for name, cmd in jobs(lake, args.start, args.end).items():
+        for name, cmd in jobs(master, lake, args.start, args.end).items():
+            if args.jobs and name not in args.jobs.split(","):
+                continue
             res = run_tree(cmd, env, args.work_dir / f"{name}_{n}.log")
             measured.setdefault(name, {})[n] = res
             print(
@@ -197,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "machine": {"cpus": os.cpu_count(), "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
+        "spark_master": master,
+        "spark_master_reason": why,
         "data": {"start": args.start, "end": args.end, "sizes": sizes, "prepare": data},
         "target_households": args.target_households,
         "method": (
@@ -205,6 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "jobs": {},
     }
+    if args.jobs and args.output.exists():  # keep the figures of the jobs not rerun, and of a preparation reused
+        kept = json.loads(args.output.read_text())
+        for name, job in kept["jobs"].items():
+            if name not in measured:
+                measured[name] = {int(k): v for k, v in job["measured"].items()}
+        for n, facts in kept["data"]["prepare"].items():
+            if not out["data"]["prepare"].get(int(n)):
+                out["data"]["prepare"][int(n)] = facts
     out["jobs"] = extrapolate(measured, args.target_households)
     attach_evaluation(out, args.evaluation)
     args.output.parent.mkdir(parents=True, exist_ok=True)
