@@ -4,7 +4,7 @@ Generates the base collections in memory (the real household list, 730 days), bu
 with plugins/serving/dashboard_views.py and writes only the views to MongoDB database smartmeter_bench_superset
 (the base collections are what the pipeline loads; the dashboards never read them). Then starts a Superset
 instance over it without a data cache, times every chart through the chart-data API and every dashboard in
-headless Chromium, and writes .state/artifacts/superset_bench.json.
+headless Chromium, and writes bench/results/dashboards.json (screenshots: .state/artifacts/bench_screenshots/).
 
     .venv/bin/python -m tests.superset.bench_dashboards [--households 5566] [--days 730] [--reuse]
 """
@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--households", type=int, default=5566)
     ap.add_argument("--days", type=int, default=730)
     ap.add_argument("--reuse", action="store_true", help="keep the views already in the bench database")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dashboards.json")
     args = ap.parse_args()
     settings = get_settings()
     client = pymongo.MongoClient(settings.mongo_uri)
@@ -120,9 +121,9 @@ def main() -> int:
         report["cpu_count"] = os.cpu_count()
     finally:
         subprocess.run([str(ROOT / "superset" / "stop.sh")], env=env, check=False)
-    path = settings.state_dir / "artifacts" / "superset_bench.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1))
+    report["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     return 0
 
