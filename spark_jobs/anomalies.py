@@ -148,6 +148,9 @@ def detect_days(
         parts.append(robust_events(daily, hdd, band, params))
     if "kmeans" in detectors:
         ev, dist = kmeans_baseline(daily, k=kmeans_k, seed=seed, sigma=3.0, timezone=timezone)
+        # A few flagged days per household: kept, so the facts below and the job's write do not both rerun the
+        # scoring of every day (distances, the per-cluster window, the islands).
+        ev = ev.cache()
         total = dist.count()
         flagged = ev.agg(F.sum(F.col("duration_halfhours") / 48)).first()[0] or 0
         facts["kmeans_days_scored"] = int(total)
