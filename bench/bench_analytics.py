@@ -31,7 +31,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_ingest import choose_master  # noqa: E402  (bench/ is the script's folder, so on sys.path)
+from bench_ingest import choose_master, executor_processes  # noqa: E402  (bench/ is the script's folder, so on sys.path)
 
 from spark_jobs.common.settings import get_settings  # noqa: E402
 
@@ -47,16 +47,6 @@ def fit_line(xs: list[int], ys: list[float]) -> tuple[float, float]:
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     b = max(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs), 0.0)
     return my - b * mx, b
-
-
-def executor_pids(since: float) -> list[int]:
-    """Standalone executor JVMs started after ``since`` (they are the worker's children, not ours)."""
-    out = []
-    for p in psutil.process_iter(["cmdline", "create_time"]):
-        with contextlib.suppress(psutil.Error):
-            if "CoarseGrainedExecutorBackend" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= since:
-                out.append(p.pid)
-    return out
 
 
 def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
@@ -76,7 +66,7 @@ def run_tree(cmd: list[str], env: dict[str, str], log: Path) -> dict:
         while proc.poll() is None:
             try:
                 if polls % 10 == 0:
-                    executors = [psutil.Process(pid) for pid in executor_pids(since)]
+                    executors = executor_processes(since)
                 polls += 1
                 procs = [root, *root.children(recursive=True), *executors]
                 rss = 0
@@ -104,16 +94,15 @@ def spark_cmd(master: str, module: str, args: list[str]) -> list[str]:
     local[2] as a plain Python process with a 6 GiB driver (the driver JVM is the executor there)."""
     if not master.startswith("spark://"):
         return [sys.executable, "-m", f"spark_jobs.{module}", *args]
+    from plugins.spark import submit_conf
+
     s = get_settings()
+    conf = [arg for key, value in submit_conf(s).items() for arg in ("--conf", f"{key}={value}")]
     submit = str(Path(sys.executable).parent / "spark-submit")
     return [
         submit, "--master", master, "--name", f"bench-{module}",
         "--driver-memory", s.spark_driver_memory, "--executor-memory", s.spark_executor_memory,
-        "--conf", f"spark.executorEnv.PYTHONPATH={REPO}",
-        "--conf", f"spark.driver.extraJavaOptions={s.spark_driver_java_options}",
-        "--conf", f"spark.sql.shuffle.partitions={s.spark_shuffle_partitions}",
-        "--conf", "spark.ui.showConsoleProgress=false",
-        str(REPO / "spark_jobs" / f"{module}.py"), *args,
+        *conf, str(REPO / "spark_jobs" / f"{module}.py"), *args,
     ]  # fmt: skip
 
 

@@ -67,6 +67,16 @@ print(time.perf_counter() - t)
 """
 
 
+def executor_processes(since: float) -> list[psutil.Process]:
+    """Standalone executor JVMs started at or after ``since`` (the worker's children, not the submitter's)."""
+    out = []
+    for p in psutil.process_iter(["cmdline", "create_time"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if "CoarseGrainedExecutorBackend" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= since:
+                out.append(p)
+    return out
+
+
 class RssSampler:
     """Peak RSS of a process tree (driver side) and of standalone executor JVMs started during the run."""
 
@@ -80,17 +90,6 @@ class RssSampler:
         self.loads: list[float] = []  # 1-minute load average, sampled every 2 s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _executors(self) -> list[psutil.Process]:
-        out = []
-        for p in psutil.process_iter(["cmdline", "create_time"]):
-            try:
-                cmd = " ".join(p.info["cmdline"] or [])
-                if "CoarseGrainedExecutorBackend" in cmd and p.info["create_time"] >= self.since - 1:
-                    out.append(p)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return out
 
     def _rss(self, procs) -> int:
         total = 0
@@ -109,7 +108,7 @@ class RssSampler:
                 break
             self.peak_driver = max(self.peak_driver, self._rss(tree))
             if i % 8 == 0:
-                executors = self._executors()
+                executors = executor_processes(self.since - 1)
             self.peak_executors = max(self.peak_executors, self._rss(executors))
             for p in executors:
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):

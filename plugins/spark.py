@@ -18,6 +18,20 @@ from spark_jobs.common.settings import get_settings
 SPARK_POOL = "spark_cluster"
 
 
+def submit_conf(settings=None) -> dict[str, str]:
+    """The ``--conf`` every stage is submitted with (also used by bench/bench_analytics.py, which submits the jobs
+    the same way outside Airflow)."""
+    settings = settings or get_settings()
+    return {
+        "spark.executorEnv.PYTHONPATH": str(settings.repo_root),
+        "spark.driver.extraJavaOptions": settings.spark_driver_java_options,
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.ui.showConsoleProgress": "false",
+        # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.
+        "spark.dynamicAllocation.enabled": "false",
+    }
+
+
 def spark_job(
     task_id: str, module: str, args: list[str], cores: int | None = None, **kwargs: Any
 ) -> SparkSubmitOperator:
@@ -34,14 +48,7 @@ def spark_job(
         driver_memory=settings.spark_driver_memory,
         executor_memory=settings.spark_executor_memory,
         total_executor_cores=cores,
-        conf={
-            "spark.executorEnv.PYTHONPATH": repo,
-            "spark.driver.extraJavaOptions": settings.spark_driver_java_options,
-            "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
-            "spark.ui.showConsoleProgress": "false",
-            # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.
-            "spark.dynamicAllocation.enabled": "false",
-        },
+        conf=submit_conf(settings),
         env_vars={"PYTHONPATH": repo},
         pool=SPARK_POOL,
         **kwargs,
