@@ -306,12 +306,14 @@ def forecast_rows(task: str, model_name: str, version: str, design: T.Design, pr
             "series_id": design.keys["series_id"].astype(str).to_numpy(),
             "model": model_name,
             "model_version": version,
-            "target_time_utc": target_times_utc(design.keys, tz).to_numpy(),
+            # Vectorised columns only: tz-aware .to_numpy() and .dt.date build one Python object per row
+            # (~40 s of a 1,000-household backtest's 6M forecast rows).
+            "target_time_utc": target_times_utc(design.keys, tz).array,
             "p10_kwh": p10,
             "p50_kwh": p50,
             "p90_kwh": p90,
             "actual_kwh": design.y_kwh,
-            "local_date": pd.to_datetime(design.keys["local_date"]).dt.date.to_numpy(),
+            "local_date": pd.to_datetime(design.keys["local_date"]).to_numpy().astype("datetime64[D]"),
         }
     )
     return out[out["target_time_utc"].notna()]
@@ -463,8 +465,17 @@ def train(tasks: dict, train_end: dt.date, models_dir: Path) -> dict:
     return out
 
 
+def past_first_day(meta: dict, day: dt.date) -> dt.date:
+    """First observed day whose scores a forecast for ``day`` must compute: the calibration window reaches back
+    ``calibration_days``, and the model's meta already holds the scores of its window up to its ``train_end``
+    (``day`` itself, i.e. none, when a backfill forecasts a day before a newer model's ``train_end``)."""
+    window_first = day - dt.timedelta(days=int(meta["calibration_days"]))
+    return min(day, max(window_first, dt.date.fromisoformat(meta["train_end"]) + dt.timedelta(days=1)))
+
+
 def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFrame:
-    """Day-ahead forecasts for ``day`` from the LATEST models; recent observed days refresh the calibration."""
+    """Day-ahead forecasts for ``day`` from the LATEST models; days observed since the model's training window
+    refresh the calibration."""
     rows = []
     for name, task in tasks.items():
         model, version = qm.load_model(models_dir, name)
@@ -472,7 +483,8 @@ def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFram
         test = task.design(day, day)
         test.y_kwh[:] = np.nan  # issued at midnight: the target day's actuals are not known
         test.scored[:] = False
-        past = task.design(day - dt.timedelta(days=cal_days), day - dt.timedelta(days=1), max_rows=200_000)
+        first = past_first_day(model.meta, day)
+        past = task.design(first, day - dt.timedelta(days=1), max_rows=200_000) if first < day else None
         pred = predict_with_rolling_calibration(model, test, cal_days, past)
         rows.append(forecast_rows(name, T.MODEL_NAME, version, test, pred, tz))
         for b, p in test.baselines.items():
@@ -482,8 +494,6 @@ def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFram
 
 def write_forecasts(spark: SparkSession, pdf: pd.DataFrame, path: Path) -> None:
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    pdf = pdf.copy()
-    pdf["target_time_utc"] = pd.to_datetime(pdf["target_time_utc"], utc=True)
     df = spark.createDataFrame(pdf[[f.name for f in FORECASTS.fields]], FORECASTS)
     overwrite_partitions(df, path)
 
@@ -526,10 +536,9 @@ def main(argv: list[str] | None = None) -> int:
         tasks = load_tasks(spark, lake, first, args.train_end, which)
         log.info("trained: %s", train(tasks, args.train_end, models_dir))
     elif args.mode == "predict":
-        # Read only what the forecast needs: the models' calibration windows plus the features' 35-day look-back
-        # (a two-year lake holds ~5x more half-hourly readings than that for every household).
-        cal_days = max(int(qm.latest_meta(models_dir, t)["calibration_days"]) for t in which)
-        first = history_start(args.date - dt.timedelta(days=cal_days))
+        # Read only what the forecast needs: the days since the models' training windows (at most their calibration
+        # windows) plus the features' 35-day look-back (a two-year lake holds ~10x more half-hourly readings).
+        first = history_start(min(past_first_day(qm.latest_meta(models_dir, t), args.date) for t in which))
         tasks = load_tasks(spark, lake, first, args.date, which, daily_first=first)
         write_forecasts(spark, predict(tasks, args.date, models_dir, settings.local_timezone), lake / "forecasts")
     else:

