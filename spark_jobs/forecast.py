@@ -34,7 +34,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import features as feature_job
-from spark_jobs.common.partitions import overwrite_partitions
 from spark_jobs.common.schemas import (
     FORECAST_METRICS,
     FORECASTS,
@@ -59,11 +58,17 @@ HH_TRAIN_DAYS = 182  # half-hourly models learn from the last half year before t
 MASE_DAYS = 365  # MASE denominator: same-day-last-week MAE over the last year of the training window
 MASE_SAMPLE_PAIRS = 20_000
 MIN_CAL_POINTS = 600
+FORECAST_ROWS_PER_SLICE = 500_000  # forecasts per Arrow batch = per write task (~1 file per day and slice)
 
 
 def cal_days_for(points_per_day: float) -> int:
-    """Calibration window: 28 days, longer when a day gives few scores (a single household: ~3 months)."""
-    return int(np.clip(np.ceil(MIN_CAL_POINTS / max(points_per_day, 1.0)), 28, 112))
+    """Calibration window: the days that give ``MIN_CAL_POINTS`` scores, at least 14 and at most 112 (a single
+    household's daily series: ~3 months).
+
+    Why 14 and not 28: the scores drift with the season (autumn into winter), and a two-week window follows
+    them; with 28 days the two tariff-group series under-covered in the 1,000-household backtest (77.6 %,
+    falling from 78.5 % in October to 76.7 % in December; 79.4 % with 14 days, household tasks unchanged)."""
+    return int(np.clip(np.ceil(MIN_CAL_POINTS / max(points_per_day, 1.0)), 14, 112))
 
 
 def _d(x) -> np.datetime64:
@@ -261,10 +266,7 @@ def fit_calibrated(task, origin: dt.date, train_first: dt.date | None, cal_days:
         "features": list(features),
         "params": model.params,
     }
-    model.meta["calibration_scores"] = {
-        "days": [str(x) for x in cal.days],
-        "scores": [float(x) for x in qm.conformity_scores(q, cal.y_kwh)],
-    }
+    model.meta["calibration_scores"] = {"days": cal.days, "scores": qm.conformity_scores(q, cal.y_kwh)}
     return model, fit
 
 
@@ -493,9 +495,15 @@ def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFram
 
 
 def write_forecasts(spark: SparkSession, pdf: pd.DataFrame, path: Path) -> None:
+    """Dynamic overwrite of the forecast days. The rows come from the driver, so they are sorted by day here and
+    sent as large Arrow batches: each slice of the local relation then holds a run of days and is written as is
+    (a day in one or two files), without the shuffle ``overwrite_partitions`` needs for rows spread over the
+    executors, nor the 590 ten-thousand-row tasks of the default batch size for a backtest's 5.9M rows."""
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    df = spark.createDataFrame(pdf[[f.name for f in FORECASTS.fields]], FORECASTS)
-    overwrite_partitions(df, path)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(FORECAST_ROWS_PER_SLICE))
+    pdf = pdf.sort_values("local_date", kind="stable")[[f.name for f in FORECASTS.fields]]
+    df = spark.createDataFrame(pdf, FORECASTS)
+    df.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy("local_date").parquet(str(path))
 
 
 def write_metrics(spark: SparkSession, rows: list[dict], path: Path) -> None:

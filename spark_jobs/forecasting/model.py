@@ -140,11 +140,25 @@ def version_for(train_end: dt.date) -> str:
     return f"train_{train_end.isoformat()}"
 
 
+def readable_meta(meta: dict) -> dict:
+    """``meta`` for meta.json: the calibration scores (up to 200k, kept as arrays in the model file) summarised."""
+    out = dict(meta)
+    cal = out.pop("calibration_scores", None)
+    if cal is not None:
+        days = np.asarray(cal["days"], dtype="datetime64[D]")
+        out["calibration_scores"] = {
+            "count": int(days.size),
+            "first_day": str(days.min()) if days.size else None,
+            "last_day": str(days.max()) if days.size else None,
+        }
+    return out
+
+
 def save_model(model: QuantileModel, models_dir: Path, task: str, version: str, make_latest: bool = True) -> Path:
     folder = Path(models_dir) / task / version
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
-    (folder / "meta.json").write_text(json.dumps(model.meta, indent=2, default=str))
+    (folder / "meta.json").write_text(json.dumps(readable_meta(model.meta), indent=2, default=str))
     if make_latest:
         tmp = folder.parent / "LATEST.tmp"
         tmp.write_text(version + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ def test_training_on_data_ending_at_t_uses_no_input_after_t(tmp_path):
         assert fit.days.max() <= np.datetime64(T_end)
         assert np.nanmax(np.abs(fit.X)) < 1e3 and np.nanmax(fit.y_kwh) < 1e3
         assert np.datetime64(model.meta["max_input_date"]) <= np.datetime64(T_end)
-        assert max(model.meta["calibration_scores"]["days"]) <= str(T_end)
+        assert max(model.meta["calibration_scores"]["days"]) <= np.datetime64(T_end)
         assert max(abs(s) for s in model.meta["calibration_scores"]["scores"]) < 1e3
         fitted[label] = model.predict_raw(probe.X)
     np.testing.assert_array_equal(fitted["poisoned"], fitted["truncated"])
@@ -150,7 +151,10 @@ def test_backtest_writes_versioned_models_and_reports_short_history(tmp_path):
         {"household_halfhourly": task}, dt.date(2013, 3, 20), dt.date(2013, 4, 9), 2, tmp_path, "Europe/London", "t"
     )
     assert (tmp_path / "household_halfhourly" / "train_2013-03-20" / "model.joblib").exists()
-    assert (tmp_path / "household_halfhourly" / "train_2013-03-30" / "meta.json").exists()
+    meta = json.loads((tmp_path / "household_halfhourly" / "train_2013-03-30" / "meta.json").read_text())
+    saved, _ = qm.load_model(tmp_path, "household_halfhourly", "train_2013-03-30")
+    assert meta["calibration_scores"]["count"] == len(saved.meta["calibration_scores"]["scores"]) > 0
+    assert meta["calibration_scores"]["last_day"] == "2013-03-30"
     bad = report["tasks"]["household_halfhourly"]["bad_input"]["insufficient_history"]
     assert bad["households_never_forecast_ids"] == ["LATE01"] and bad["households_never_forecast"] == 1
     assert set(fc["model"]) == set(forecast.MODELS) and "LATE01" not in set(fc["series_id"])
@@ -168,3 +172,35 @@ def test_predict_recomputes_only_the_scores_the_model_does_not_hold():
     assert forecast.past_first_day(meta, dt.date(2013, 3, 1)) == dt.date(2013, 3, 1)
     assert forecast.past_first_day(meta, dt.date(2013, 6, 1)) == dt.date(2013, 5, 4)
     assert forecast.past_first_day(meta, dt.date(2013, 1, 5)) == dt.date(2013, 1, 5)
+
+
+def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
+    """A rerun of one day replaces that day's rows (no duplicates) and keeps the other days; one file per day."""
+
+    def rows(days: list[str], model: str) -> pd.DataFrame:
+        d = np.array(days * 3, dtype="datetime64[D]")
+        return pd.DataFrame(
+            {
+                "task": "household_daily",
+                "series_id": np.repeat(["A", "B", "C"], len(days)),
+                "model": model,
+                "model_version": "v",
+                "target_time_utc": pd.DatetimeIndex(d.astype("datetime64[ns]")).tz_localize("UTC").array,
+                "p10_kwh": 1.0,
+                "p50_kwh": 2.0,
+                "p90_kwh": 3.0,
+                "actual_kwh": np.nan,
+                "local_date": d,
+            }
+        )
+
+    path = tmp_path / "forecasts"
+    forecast.write_forecasts(spark, rows(["2013-03-01", "2013-03-02"], "first"), path)
+    forecast.write_forecasts(spark, rows(["2013-03-02"], "second"), path)
+    out = spark.read.parquet(str(path)).toPandas()
+    by_day = out.groupby(out["local_date"].astype(str))["model"].agg(lambda m: sorted(set(m)))
+    assert by_day.to_dict() == {"2013-03-01": ["first"], "2013-03-02": ["second"]}
+    assert len(out) == 6
+    files = [p.parent.name for p in path.glob("*/*.parquet")]
+    assert set(files) == {"local_date=2013-03-01", "local_date=2013-03-02"}
+    assert len(files) <= 2 * spark.sparkContext.defaultParallelism  # no shuffle partition writes into every day
