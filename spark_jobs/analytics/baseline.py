@@ -62,11 +62,18 @@ def day_distances(
 
 
 def flag_days(dist: DataFrame, sigma: float = 3.0) -> DataFrame:
-    """Days whose distance exceeds their cluster's mean + ``sigma`` x std; ``severity`` in those stds."""
-    w = Window.partitionBy("cluster")
-    scored = dist.withColumn("mu", F.avg("distance").over(w)).withColumn("sd", F.stddev_pop("distance").over(w))
-    scored = scored.withColumn("severity", (F.col("distance") - F.col("mu")) / F.greatest(F.col("sd"), F.lit(1e-9)))
-    return scored.where(F.col("severity") > sigma)
+    """Days whose distance exceeds their cluster's mean + ``sigma`` x std; ``severity`` in those stds.
+
+    The k means and stds come from one aggregation (k rows) and are applied as literals: a window over the
+    cluster instead moves every scored day into k shuffle partitions (3.2M days into 5 for 5,566 households
+    x 2 years), which then run one after the other on the 2 cores."""
+    stats = dist.groupBy("cluster").agg(F.avg("distance").alias("mu"), F.stddev_pop("distance").alias("sd")).collect()
+
+    def by_cluster(name: str):
+        return F.create_map(*[x for r in stats for x in (F.lit(r["cluster"]), F.lit(float(r[name])))])[F.col("cluster")]
+
+    severity = (F.col("distance") - by_cluster("mu")) / F.greatest(by_cluster("sd"), F.lit(1e-9))
+    return dist.withColumn("severity", severity).where(F.col("severity") > sigma)
 
 
 def days_to_events(flagged: DataFrame, timezone: str) -> DataFrame:
@@ -101,5 +108,7 @@ def kmeans_baseline(
     daily: DataFrame, k: int = 5, seed: int = 42, sigma: float = 3.0, timezone: str = "Europe/London"
 ) -> tuple[DataFrame, DataFrame]:
     """(events, scored days); the share of flagged days is the figure the earlier analysis reported."""
-    dist = day_distances(daily, k=k, seed=seed)
+    # Scored days (~60 bytes each) are cached: the flagging reads them twice (cluster statistics, then the days
+    # beyond them) and the caller counts them; the 48-value vectors they come from are then dropped.
+    dist = day_distances(daily, k=k, seed=seed).cache()
     return days_to_events(flag_days(dist, sigma), timezone), dist
