@@ -65,13 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tmp = None
     lake = args.lake
+    # The session first: its Python workers (the detector's applyInPandas) must be this venv's interpreter, which
+    # job_session sets before the JVM starts; the ingest below reuses the session.
+    spark = job_session("evaluate_anomalies")
     if args.input is not None:
         from spark_jobs import ingest
 
         tmp = tempfile.TemporaryDirectory(prefix="eval_lake_")
         lake = Path(tmp.name)
         ingest.main(["--input", str(args.input), "--lake", str(lake)])
-    spark = job_session("evaluate_anomalies")
     readings = read_readings(spark, lake / "readings_halfhourly", args.from_date, args.to_date)
     hdd = robust.daily_hdd(settings.weather_csv, settings.local_timezone)
     events, facts = detect(spark, readings, ["robust", "kmeans"], hdd, None, args.seed, settings.local_timezone)
