@@ -149,7 +149,7 @@ def detect_days(
     if "kmeans" in detectors:
         ev, dist = kmeans_baseline(daily, k=kmeans_k, seed=seed, sigma=3.0, timezone=timezone)
         # A few flagged days per household: kept, so the facts below and the job's write do not both rerun the
-        # scoring of every day (distances, the per-cluster window, the islands).
+        # flagging of every day (the per-cluster 3-sigma rule, the islands).
         ev = ev.cache()
         total = dist.count()
         flagged = ev.agg(F.sum(F.col("duration_halfhours") / 48)).first()[0] or 0

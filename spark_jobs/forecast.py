@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import features as feature_job
+from spark_jobs.common.partitions import overwrite_partitions_as_is
 from spark_jobs.common.schemas import (
     FORECAST_METRICS,
     FORECASTS,
@@ -502,8 +503,7 @@ def write_forecasts(spark: SparkSession, pdf: pd.DataFrame, path: Path) -> None:
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(FORECAST_ROWS_PER_SLICE))
     pdf = pdf.sort_values("local_date", kind="stable")[[f.name for f in FORECASTS.fields]]
-    df = spark.createDataFrame(pdf, FORECASTS)
-    df.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy("local_date").parquet(str(path))
+    overwrite_partitions_as_is(spark.createDataFrame(pdf, FORECASTS), path)
 
 
 def write_metrics(spark: SparkSession, rows: list[dict], path: Path) -> None:

@@ -109,6 +109,6 @@ def kmeans_baseline(
 ) -> tuple[DataFrame, DataFrame]:
     """(events, scored days); the share of flagged days is the figure the earlier analysis reported."""
     # Scored days (~60 bytes each) are cached: the flagging reads them twice (cluster statistics, then the days
-    # beyond them) and the caller counts them; the 48-value vectors they come from are then dropped.
+    # beyond them) and the caller counts them, so the distances to the centroids are computed once.
     dist = day_distances(daily, k=k, seed=seed).cache()
     return days_to_events(flag_days(dist, sigma), timezone), dist

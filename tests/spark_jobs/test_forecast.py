@@ -175,7 +175,8 @@ def test_predict_recomputes_only_the_scores_the_model_does_not_hold():
 
 
 def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
-    """A rerun of one day replaces that day's rows (no duplicates) and keeps the other days; one file per day."""
+    """A rerun of one day replaces that day's rows (no duplicates) and keeps the other days; a day is written by
+    the few slices of the driver's rows that hold it, not by every shuffle partition."""
 
     def rows(days: list[str], model: str) -> pd.DataFrame:
         d = np.array(days * 3, dtype="datetime64[D]")
