@@ -7,6 +7,7 @@ gives the same result; the gates validate those partitions; the load replaces th
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, chain
 from plugins.callbacks import record_task_failure, record_task_success
 from plugins.spark import spark_job
 from spark_jobs.common.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "smartmeter",
@@ -169,6 +172,40 @@ def refresh_dashboards() -> dict[str, int]:
     from plugins.serving.loader import get_database
 
     return build_dashboard_views(get_database(), lake_dir=get_settings().lake_dir)
+
+
+@task
+def warm_dashboard_cache() -> dict:
+    """Refresh Superset's chart-data cache with the rebuilt views (plugins/serving/superset_cache.py).
+
+    Skipped, with the reason in the log and the task's result, when no Superset is configured or running, or it
+    has not recorded its dashboards' requests yet: the dashboards then query the store on their first load.
+    A request Superset rejects fails the task (a dashboard would show that error too).
+    """
+    import os
+
+    from plugins.serving.superset_cache import SupersetUnavailable
+    from plugins.serving.superset_cache import warm_dashboard_cache as warm
+
+    settings = get_settings()
+    recorded = settings.superset_home / "chart_requests.json"
+    if not settings.superset_url:
+        return {"skipped": "SMARTMETER_SUPERSET_URL is empty"}
+    if not recorded.is_file():
+        return {"skipped": f"{recorded} not recorded yet (superset/start.sh records it)"}
+    try:
+        report = warm(
+            settings.superset_url,
+            recorded,
+            username="admin",  # the user superset/admin_user.py keeps in step with SUPERSET_ADMIN_PASSWORD
+            password=os.environ.get("SUPERSET_ADMIN_PASSWORD", ""),
+        )
+    except SupersetUnavailable as exc:
+        log.warning("dashboard cache not refreshed: %s", exc)
+        return {"skipped": str(exc)}
+    if report["failed"]:
+        raise RuntimeError(f"Superset rejected {len(report['failed'])} dashboard requests: {report['failed'][:3]}")
+    return report
 
 
 @task.sensor(poke_interval=60, timeout=timedelta(hours=20).total_seconds(), mode="reschedule")

@@ -5,7 +5,12 @@ chart-data request answered), the chart-data requests that failed, and the error
 Prints one JSON document on stdout. Runs in .venv-browser (Playwright; Superset's venv pins an older greenlet).
 
     .venv-browser/bin/python superset/screenshot_dashboards.py --url http://127.0.0.1:8088 --out DIR [--repeat 2]
+        [--record chart_requests.json]
     (password from SUPERSET_ADMIN_PASSWORD)
+
+``--record`` also saves every chart-data request the dashboards send (path and body, from their first load):
+plugins/serving/superset_cache.py replays them after each load of the serving store, so Superset's data cache
+holds exactly what the dashboards will ask for (the cache key is the query the browser builds).
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ def dashboards(page, url: str) -> list[dict]:
     )
 
 
-def load_dashboard(page, url: str, dash: dict, timeout_s: float) -> dict:
+def load_dashboard(page, url: str, dash: dict, timeout_s: float, record: list | None = None) -> dict:
     chart_count = len(page.request.get(f"{url}/api/v1/dashboard/{dash['id']}/charts").json()["result"])
     pending: dict[str, float] = {}
     failures: list[dict] = []
@@ -82,6 +87,10 @@ def load_dashboard(page, url: str, dash: dict, timeout_s: float) -> dict:
     def on_request(req):
         if "/api/v1/chart/data" in req.url:
             pending[id(req)] = time.perf_counter()
+            if record is not None and req.method == "POST" and req.post_data:
+                record.append(
+                    {"dashboard": dash["slug"] or dash["id"], "path": req.url[len(url) :], "body": req.post_data}
+                )
 
     def on_response(resp):
         if "/api/v1/chart/data" in resp.url:
@@ -129,10 +138,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="loads per dashboard; the first is cold")
     ap.add_argument("--timeout", type=float, default=90)
     ap.add_argument("--only", nargs="*", help="dashboard titles or slugs")
+    ap.add_argument("--record", type=Path, help="save the dashboards' chart-data requests here (JSON)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     password = os.environ["SUPERSET_ADMIN_PASSWORD"]
     report = {"dashboards": []}
+    recorded: list[dict] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         ctx = pw.chromium.launch_persistent_context(
             profile,
@@ -146,7 +157,10 @@ def main() -> int:
         for dash in dashboards(page, args.url):
             if args.only and dash["title"] not in args.only and dash["slug"] not in args.only:
                 continue
-            loads = [load_dashboard(page, args.url, dash, args.timeout) for _ in range(max(1, args.repeat))]
+            loads = [
+                load_dashboard(page, args.url, dash, args.timeout, recorded if i == 0 and args.record else None)
+                for i in range(max(1, args.repeat))
+            ]
             png = args.out / f"{dash['slug'] or dash['id']}.png"
             page.screenshot(path=str(png), full_page=True)
             report["dashboards"].append(dash | {"png": str(png), "loads": loads})
@@ -157,6 +171,10 @@ def main() -> int:
                 file=sys.stderr,
             )
         ctx.close()
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(recorded, indent=1) + "\n")
+        report["recorded_requests"] = len(recorded)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -88,4 +88,19 @@ $(tail -n 12 "$LOG")"
   sleep 1
 done
 healthy || die "Superset not healthy after 120s; see $LOG"
+
+# The dashboards' chart-data requests, recorded from a real browser once per bundle and MongoDB target: the
+# dashboards DAG replays them after each load to refresh the data cache (plugins/serving/superset_cache.py).
+# Not needed with the cache off (the tests); without the browser venv the dashboards just load cold.
+if [ "${SUPERSET_DATA_CACHE:-on}" != "off" ] && [ -x "$ROOT/.venv-browser/bin/python" ] \
+   && [ "$(cat "$HOME_DIR/requests.sha" 2>/dev/null)" != "$bundle_sum" ]; then
+  echo "--- $(date -Is) record the dashboards' chart-data requests" >>"$LOG"
+  if "$ROOT/.venv-browser/bin/python" "$ROOT/superset/screenshot_dashboards.py" --url "http://127.0.0.1:$PORT" \
+      --out "$HOME_DIR/screenshots" --record "$HOME_DIR/chart_requests.json" >/dev/null 2>>"$LOG"; then
+    echo "$bundle_sum" > "$HOME_DIR/requests.sha"
+    say "dashboard requests recorded for the cache refresh ($HOME_DIR/chart_requests.json)"
+  else
+    say "WARNING: recording the dashboards' requests failed (see $LOG): the cache is not refreshed after loads"
+  fi
+fi
 say "$NAME started (pid $(cat "$PIDF"), log $LOG): http://127.0.0.1:$PORT (user admin)"

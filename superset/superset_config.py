@@ -44,14 +44,17 @@ FEATURE_FLAGS = {
     "DRILL_BY": True,
 }
 
-# The dashboards are read-mostly and the serving store changes once per pipeline run: a short-lived chart-data
-# cache makes repeated loads instant without hiding a new load for long.
-_CACHE_DIR = str(_STATE / "superset" / "cache")
+# The serving store changes only when a pipeline run loads it, and the dashboards DAG then refreshes this cache
+# by replaying the dashboards' requests (plugins/serving/superset_cache.py): results may be kept for long. One
+# cache folder per instance (the tests' and the benchmark's Superset have their own metadata ids).
+_HOME = Path(os.environ.get("SUPERSET_HOME_DIR") or _STATE / "superset")
+_CACHE_DIR = str(_HOME / "cache")
 DATA_CACHE_CONFIG = {
     # SUPERSET_DATA_CACHE=off (the tests) always reads the store
     "CACHE_TYPE": "NullCache" if os.environ.get("SUPERSET_DATA_CACHE") == "off" else "FileSystemCache",
     "CACHE_DIR": _CACHE_DIR,
-    "CACHE_DEFAULT_TIMEOUT": int(os.environ.get("SUPERSET_DATA_CACHE_TIMEOUT", 300)),
+    "CACHE_DEFAULT_TIMEOUT": int(os.environ.get("SUPERSET_DATA_CACHE_TIMEOUT", timedelta(days=2).total_seconds())),
+    "CACHE_THRESHOLD": 5000,
     "CACHE_KEY_PREFIX": "smartmeter_data_",
 }
 FILTER_STATE_CACHE_CONFIG = {
@@ -67,6 +70,36 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = {
     "CACHE_DEFAULT_TIMEOUT": int(timedelta(days=7).total_seconds()),
     "CACHE_KEY_PREFIX": "smartmeter_explore_",
 }
+
+# Superset's default event logger commits one row per UI event (each chart query is several) to the metadata
+# database: with SQLite under a dashboard's concurrent queries that was ~20 % of the request time. Events go to
+# the Python log instead (logger "superset.events", INFO, so silent at the default WARNING level);
+# SUPERSET_EVENT_LOG=db brings back Superset's action log.
+if os.environ.get("SUPERSET_EVENT_LOG", "log") != "db":
+    import logging as _logging
+
+    from superset.utils.log import AbstractEventLogger as _AbstractEventLogger
+
+    class _LogEventLogger(_AbstractEventLogger):
+        _log = _logging.getLogger("superset.events")
+        _log.setLevel(os.environ.get("SUPERSET_LOG_LEVEL", "WARNING"))
+
+        def log(self, user_id, action, dashboard_id, duration_ms, slice_id, referrer, *args, **kwargs):  # noqa: ANN001, ARG002
+            self._log.info(
+                "%s user=%s dashboard=%s slice=%s %s ms", action, user_id, dashboard_id, slice_id, duration_ms
+            )
+
+    EVENT_LOGGER = _LogEventLogger()
+
+# ECharts animates every chart for about a second after its data arrives; on a small machine that repainting
+# competes with the next charts' queries and rendering. Dashboards here are for reading figures, so charts are
+# drawn once, without the animation (a theme token Superset passes to every ECharts chart).
+from superset.config import THEME_DARK as _THEME_DARK  # noqa: E402  (Superset's own defaults, already loaded)
+from superset.config import THEME_DEFAULT as _THEME_DEFAULT  # noqa: E402
+
+_NO_ANIMATION = {"echartsOptionsOverrides": {"animation": False}}
+THEME_DEFAULT = {**_THEME_DEFAULT, "token": {**_THEME_DEFAULT["token"], **_NO_ANIMATION}}
+THEME_DARK = _THEME_DARK and {**_THEME_DARK, "token": {**_THEME_DARK["token"], **_NO_ANIMATION}}
 
 # Half-hourly meter data needs a 30-minute grain, which Superset does not ship. PyMongoSQL runs the outer query
 # (grouping, time grain) in SQLite, so the expression is SQLite: floor the epoch seconds to 1800.

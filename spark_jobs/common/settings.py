@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     mongo_port: int = 27017
     ferretdb_debug_port: int = Field(8089, description="FerretDB's metrics and debug handler (/debug/metrics)")
     superset_port: int = 8088
+    superset_url: str | None = Field(
+        default=None,
+        description="The Superset whose chart-data cache the dashboards DAG refreshes after each load; defaults"
+        " to the embedded one on 127.0.0.1:<superset_port>. Empty string: no refresh.",
+    )
+    superset_home: Path | None = Field(
+        default=None, description="That Superset's state folder (its recorded dashboard requests live there)."
+    )
 
     # Spark resources, sized for 2 cores / 24 GiB.
     spark_worker_cores: int = 2
@@ -108,6 +116,10 @@ class Settings(BaseSettings):
             self.mongo_uri = f"mongodb://127.0.0.1:{self.mongo_port}/"
         if self.spark_master_url is None:
             self.spark_master_url = f"spark://127.0.0.1:{self.spark_master_port}"
+        if self.superset_url is None:
+            self.superset_url = f"http://127.0.0.1:{self.superset_port}"
+        if self.superset_home is None:
+            self.superset_home = self.state_dir / "superset"
 
     def dataset_path(self, name: str) -> Path:
         """Folder of one Parquet dataset, e.g. ``readings_halfhourly``."""

@@ -86,6 +86,8 @@ def test_dashboards_follow_every_run_that_loads_mongodb(dagbag):
 
     dashboards = dagbag.get_dag("smartmeter_dashboards")
     assert [a.name for a in dashboards.timetable.asset_condition.objects] == [SERVING_ASSET.name]
+    # the chart-data cache is refreshed only from the rebuilt views
+    assert dashboards.get_task("warm_dashboard_cache").upstream_task_ids == {"refresh_dashboards"}
     for dag_id in ("smartmeter_daily", "smartmeter_history", "smartmeter_retrain"):
         dag = dagbag.get_dag(dag_id)
         producers = [t for t in dag.tasks if SERVING_ASSET.name in {getattr(o, "name", None) for o in t.outlets}]

@@ -26,7 +26,7 @@ def _counts(api) -> dict[str, int]:
     }
 
 
-def _screenshots(superset_server, out, only=()) -> dict:
+def _screenshots(superset_server, out, only=(), record=None) -> dict:
     assert BROWSER_PY.exists(), ".venv-browser missing: run `make install`"
     cmd = [
         str(BROWSER_PY),
@@ -38,6 +38,8 @@ def _screenshots(superset_server, out, only=()) -> dict:
     ]
     if only:
         cmd += ["--only", *only]
+    if record:
+        cmd += ["--record", str(record)]
     run = subprocess.run(cmd, env=superset_server["env"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
@@ -161,7 +163,7 @@ def test_export_round_trip(superset_server, tmp_path):
 
 
 def test_dashboards_render_in_chromium(superset_server, screenshot_dir):
-    report = _screenshots(superset_server, screenshot_dir)
+    report = _screenshots(superset_server, screenshot_dir, record=superset_server["home"] / "chart_requests.json")
     assert len(report["dashboards"]) == EXPECTED["dashboards"]
     problems = []
     for dash in report["dashboards"]:
@@ -171,6 +173,24 @@ def test_dashboards_render_in_chromium(superset_server, screenshot_dir):
         assert (screenshot_dir / f"{dash['slug']}.png").stat().st_size > 20_000
     assert not problems, "\n".join(problems)
     (screenshot_dir / "report.json").write_text(json.dumps(report, indent=1))
+
+
+def test_recorded_dashboard_requests_refresh_the_cache(superset_server, screenshot_dir):
+    """What the dashboards DAG does after each load: replay every chart-data request the browser sent."""
+    from plugins.serving.superset_cache import SupersetUnavailable, warm_dashboard_cache
+
+    recorded = superset_server["home"] / "chart_requests.json"
+    report = json.loads((screenshot_dir / "report.json").read_text())
+    sent = sum(dash["loads"][0]["chart_data_requests"] for dash in report["dashboards"])
+    charts = sum(dash["loads"][0]["charts"] for dash in report["dashboards"])
+    password = superset_server["env"]["SUPERSET_ADMIN_PASSWORD"]
+    result = warm_dashboard_cache(superset_server["url"], recorded, username="admin", password=password)
+    assert result["failed"] == []
+    # every chart of every dashboard plus the native filters' option queries, as the browser sent them
+    assert result["dashboards"] == EXPECTED["dashboards"]
+    assert result["requests"] == sent >= charts
+    with pytest.raises(SupersetUnavailable, match="login"):
+        warm_dashboard_cache(superset_server["url"], recorded, username="admin", password=password + "x")
 
 
 def test_empty_serving_store_shows_empty_states(api, seeded_db, superset_server, screenshot_dir):

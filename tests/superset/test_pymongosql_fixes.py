@@ -44,3 +44,20 @@ def test_repeated_subquery_of_a_series_limit_is_replaced_too():
 
 def test_plain_select_is_not_split():
     assert fixes.split_wrapped_query("SELECT a FROM c WHERE b IN (1, 2)") is None
+
+
+def test_key_conversion_is_pymongosqls_rule():
+    assert fixes._bracket_key("items.0.name") == "items[0].name"
+    assert fixes._bracket_key("days.12") == "days[12]"
+    assert fixes._bracket_key("energy_kwh") == "energy_kwh"
+
+
+def test_connections_share_one_client_per_parameters():
+    from spark_jobs.common.settings import get_settings
+
+    params = {"host": get_settings().mongo_uri, "serverSelectionTimeoutMS": 3000}
+    first = fixes._shared_client(dict(params))
+    assert fixes._shared_client(dict(params)) is first
+    other = fixes._shared_client(params | {"appname": "another"})
+    assert other is not first
+    assert other.admin.command("ping")["ok"] == 1
