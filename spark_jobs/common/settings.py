@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         " anomalies, tariffs, neighbours, segments); the chain before them (ingest, aggregate, features) gets all.",
     )
 
+    forecast_fit_processes: int = Field(
+        3,
+        description="Worker processes fitting a model's three quantile regressors side by side (1: one after the"
+        " other in the calling process). Independent fits use both cores where one fit's OpenMP threads could"
+        " not; three (one per quantile) finish in 1.5 rounds on 2 cores instead of 2 (backtest fits 170 -> 154 s).",
+    )
     forecast_predict_threads: int = Field(
         2,
         description="OpenMP threads of scikit-learn's HistGradientBoosting predictions (rows split across threads;"

@@ -37,6 +37,9 @@ COVERAGE_TARGET = 0.8
 # one here (7.5 s vs 5.5 s, 200k rows), the tree growth's many short parallel sections waking them each time.
 # Predictions split rows across settings.forecast_predict_threads (1.5M rows: 12.6 s -> 8.3 s with two).
 OMP_THREADS = 1
+# 150 trees at learning rate 0.1. Tried 100 at 0.15 (a third less fitting and prediction; backtest 304.8 s
+# instead of ~340): the same accuracy on the generated backtest to the third decimal, but on the real sample
+# household the daily P10-P90 coverage went from 81.5 % to 83.7 %, out of the 78-82 % bar, so it was not kept.
 HGB_PARAMS = {
     "max_iter": 150,
     "learning_rate": 0.1,
@@ -46,6 +49,11 @@ HGB_PARAMS = {
     "early_stopping": False,
     "random_state": 0,
 }
+
+
+def _fit_quantile(X: np.ndarray, y: np.ndarray, q: float, params: dict) -> HistGradientBoostingRegressor:
+    with threadpool_limits(limits=OMP_THREADS, user_api="openmp"):
+        return HistGradientBoostingRegressor(loss="quantile", quantile=q, **params).fit(X, y)
 
 
 @dataclass
@@ -58,10 +66,17 @@ class QuantileModel:
     meta: dict = field(default_factory=dict)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
+        """The three quantile models are independent fits: on settings.forecast_fit_processes worker processes
+        they run side by side without sharing anything (unlike OpenMP threads inside one fit, see above)."""
         assert X.shape[1] == len(self.feature_names), "feature matrix does not match feature_names"
-        with threadpool_limits(limits=OMP_THREADS, user_api="openmp"):
-            for q in QUANTILES:
-                self.models[q] = HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.params).fit(X, y)
+        jobs = min(get_settings().forecast_fit_processes, len(QUANTILES))
+        if jobs <= 1:
+            fitted = [_fit_quantile(X, y, q, self.params) for q in QUANTILES]
+        else:
+            fitted = joblib.Parallel(n_jobs=jobs, backend="loky")(
+                joblib.delayed(_fit_quantile)(X, y, q, self.params) for q in QUANTILES
+            )
+        self.models = dict(zip(QUANTILES, fitted, strict=True))
         return self
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:

@@ -205,3 +205,20 @@ def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
     files = [p.parent.name for p in path.glob("*/*.parquet")]
     assert set(files) == {"local_date=2013-03-01", "local_date=2013-03-02"}
     assert len(files) <= 2 * spark.sparkContext.defaultParallelism  # no shuffle partition writes into every day
+
+
+def test_quantile_fits_in_worker_processes_equal_fits_in_process(monkeypatch):
+    """The three quantile regressors fitted side by side in worker processes are the same models."""
+    from spark_jobs.common.settings import get_settings
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 4)).astype("float32")
+    y = X[:, 0] + rng.gamma(2.0, 0.3, size=3000)
+    fitted = {}
+    for processes in ("1", "2"):
+        monkeypatch.setenv("SMARTMETER_FORECAST_FIT_PROCESSES", processes)
+        get_settings.cache_clear()
+        fitted[processes] = qm.QuantileModel(["a", "b", "c", "d"]).fit(X, y).predict_raw(X)
+    get_settings.cache_clear()
+    np.testing.assert_array_equal(fitted["1"], fitted["2"])
+    assert (fitted["1"][:, 0] < fitted["1"][:, 2]).mean() > 0.95  # P10 below P90: three different quantiles
