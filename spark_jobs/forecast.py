@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pa_ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import features as feature_job
-from spark_jobs.common.partitions import overwrite_partitions_as_is
 from spark_jobs.common.schemas import (
     FORECAST_METRICS,
     FORECASTS,
@@ -59,7 +60,6 @@ HH_TRAIN_DAYS = 182  # half-hourly models learn from the last half year before t
 MASE_DAYS = 365  # MASE denominator: same-day-last-week MAE over the last year of the training window
 MASE_SAMPLE_PAIRS = 20_000
 MIN_CAL_POINTS = 600
-FORECAST_ROWS_PER_SLICE = 500_000  # forecasts per Arrow batch = per write task (~1 file per day and slice)
 
 
 def cal_days_for(points_per_day: float) -> int:
@@ -495,15 +495,33 @@ def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
-def write_forecasts(spark: SparkSession, pdf: pd.DataFrame, path: Path) -> None:
-    """Dynamic overwrite of the forecast days. The rows come from the driver, so they are sorted by day here and
-    sent as large Arrow batches: each slice of the local relation then holds a run of days and is written as is
-    (a day in one or two files), without the shuffle ``overwrite_partitions`` needs for rows spread over the
-    executors, nor the 590 ten-thousand-row tasks of the default batch size for a backtest's 5.9M rows."""
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(FORECAST_ROWS_PER_SLICE))
-    pdf = pdf.sort_values("local_date", kind="stable")[[f.name for f in FORECASTS.fields]]
-    overwrite_partitions_as_is(spark.createDataFrame(pdf, FORECASTS), path)
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "double": pa.float64(),
+    "date": pa.date32(),
+}
+FORECASTS_ARROW = pa.schema(
+    [pa.field(f.name, _ARROW_TYPES[f.dataType.typeName()], f.nullable) for f in FORECASTS.fields]
+)
+
+
+def write_forecasts(pdf: pd.DataFrame, path: Path) -> None:
+    """Dynamic overwrite of the forecast days, written by the driver with Arrow: the rows are made here (the
+    models run in the driver), and sending a backtest's 18M rows through the JVM only to write them cost ~40-60 s
+    (the same rows with pyarrow: ~16 s). Same layout as Spark's partitioned write (``local_date=YYYY-MM-DD``
+    folders, snappy Parquet, microsecond UTC timestamps); ``delete_matching`` replaces exactly the days written
+    and keeps the others. The lake is the driver's too (the compose file mounts it in Airflow and the workers)."""
+    pdf = pdf.sort_values("local_date", kind="stable")
+    table = pa.Table.from_pandas(pdf[FORECASTS_ARROW.names], schema=FORECASTS_ARROW, preserve_index=False)
+    pa_ds.write_dataset(
+        table,
+        str(path),
+        format="parquet",
+        partitioning=pa_ds.partitioning(pa.schema([FORECASTS_ARROW.field("local_date")]), flavor="hive"),
+        existing_data_behavior="delete_matching",
+        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+    )
 
 
 def write_metrics(spark: SparkSession, rows: list[dict], path: Path) -> None:
@@ -548,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         # windows) plus the features' 35-day look-back (a two-year lake holds ~10x more half-hourly readings).
         first = history_start(min(past_first_day(qm.latest_meta(models_dir, t), args.date) for t in which))
         tasks = load_tasks(spark, lake, first, args.date, which, daily_first=first)
-        write_forecasts(spark, predict(tasks, args.date, models_dir, settings.local_timezone), lake / "forecasts")
+        write_forecasts(predict(tasks, args.date, models_dir, settings.local_timezone), lake / "forecasts")
     else:
         run_id = f"backtest_{args.train_end}_{args.test_end}_{uuid.uuid4().hex[:8]}"
         first = history_start(args.train_end - dt.timedelta(days=max(HH_TRAIN_DAYS, MASE_DAYS)))
@@ -558,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             tasks, args.train_end, args.test_end, args.folds, models_dir, settings.local_timezone, run_id
         )
         t_fit = time.time() - t0 - t_load
-        write_forecasts(spark, fc, lake / "forecasts_backtest")
+        write_forecasts(fc, lake / "forecasts_backtest")
         write_metrics(spark, metric_rows, lake / "forecast_metrics")
         report |= {
             "run_id": run_id,

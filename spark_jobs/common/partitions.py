@@ -22,13 +22,9 @@ def one_file_per_value(df: DataFrame, column: str) -> DataFrame:
 
 def overwrite_partitions(df: DataFrame, path: Path, column: str = "local_date") -> None:
     """Dynamic partition overwrite: only the values of ``column`` present in ``df`` are replaced."""
-    overwrite_partitions_as_is(one_file_per_value(df, column), path, column)
-
-
-def overwrite_partitions_as_is(df: DataFrame, path: Path, column: str = "local_date") -> None:
-    """:func:`overwrite_partitions` without the shuffle, for rows whose partitions already hold runs of values
-    (e.g. a driver's rows sorted by ``column``): each partition writes one file per value it holds."""
-    df.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(column).parquet(str(path))
+    one_file_per_value(df, column).write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(
+        column
+    ).parquet(str(path))
 
 
 def replace_partitions(df: DataFrame, path: Path, column: str, values: list | None = None) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from spark_jobs import forecast
+from spark_jobs.common.schemas import FORECASTS
 from spark_jobs.features import FEATURE_COLUMNS
 from spark_jobs.forecasting import model as qm
 from spark_jobs.forecasting import tasks as T
@@ -175,8 +176,8 @@ def test_predict_recomputes_only_the_scores_the_model_does_not_hold():
 
 
 def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
-    """A rerun of one day replaces that day's rows (no duplicates) and keeps the other days; a day is written by
-    the few slices of the driver's rows that hold it, not by every shuffle partition."""
+    """A rerun of one day replaces that day's rows (no duplicates) and keeps the other days, in the layout Spark
+    reads with the table's schema (one file per day and write)."""
 
     def rows(days: list[str], model: str) -> pd.DataFrame:
         d = np.array(days * 3, dtype="datetime64[D]")
@@ -196,15 +197,15 @@ def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
         )
 
     path = tmp_path / "forecasts"
-    forecast.write_forecasts(spark, rows(["2013-03-01", "2013-03-02"], "first"), path)
-    forecast.write_forecasts(spark, rows(["2013-03-02"], "second"), path)
-    out = spark.read.parquet(str(path)).toPandas()
+    forecast.write_forecasts(rows(["2013-03-01", "2013-03-02"], "first"), path)
+    forecast.write_forecasts(rows(["2013-03-02"], "second"), path)
+    out = spark.read.schema(FORECASTS).parquet(str(path)).toPandas()
     by_day = out.groupby(out["local_date"].astype(str))["model"].agg(lambda m: sorted(set(m)))
     assert by_day.to_dict() == {"2013-03-01": ["first"], "2013-03-02": ["second"]}
     assert len(out) == 6
     files = [p.parent.name for p in path.glob("*/*.parquet")]
-    assert set(files) == {"local_date=2013-03-01", "local_date=2013-03-02"}
-    assert len(files) <= 2 * spark.sparkContext.defaultParallelism  # no shuffle partition writes into every day
+    assert sorted(files) == ["local_date=2013-03-01", "local_date=2013-03-02"]
+    assert out["target_time_utc"].min() == pd.Timestamp("2013-03-01")  # midnight UTC, read back in the session's UTC
 
 
 def test_quantile_fits_in_worker_processes_equal_fits_in_process(monkeypatch):
