@@ -28,7 +28,8 @@ class SupersetUnavailable(RuntimeError):
     """Superset cannot be reached or refuses the login."""
 
 
-def _session(base_url: str, username: str, password: str, timeout_s: float) -> requests.Session:
+def login_session(base_url: str, username: str, password: str, timeout_s: float = 60) -> requests.Session:
+    """A requests session logged into Superset's REST API (JWT + CSRF token), for the replay and the tests."""
     http = requests.Session()
     http.trust_env = False  # loopback or an internal address: never through a proxy
     try:
@@ -52,7 +53,7 @@ def _replay(base_url: str, requests_file: Path, username: str, password: str, fo
     """(recorded request, response) for every recorded chart-data request."""
     recorded = json.loads(Path(requests_file).read_text())
     base_url = base_url.rstrip("/")
-    http = _session(base_url, username, password, timeout_s)
+    http = login_session(base_url, username, password, timeout_s)
     for item in recorded:
         body = json.loads(item["body"])
         body["force"] = force

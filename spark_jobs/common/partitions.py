@@ -22,9 +22,13 @@ def one_file_per_value(df: DataFrame, column: str) -> DataFrame:
 
 def overwrite_partitions(df: DataFrame, path: Path, column: str = "local_date") -> None:
     """Dynamic partition overwrite: only the values of ``column`` present in ``df`` are replaced."""
-    one_file_per_value(df, column).write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(
-        column
-    ).parquet(str(path))
+    (
+        one_file_per_value(df, column)
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(column)
+        .parquet(str(path))
+    )
 
 
 def replace_partitions(df: DataFrame, path: Path, column: str, values: list | None = None) -> None:

@@ -7,23 +7,13 @@ import time
 
 import requests
 
+from plugins.serving.superset_cache import login_session
+
 
 class Superset:
     def __init__(self, base_url: str, username: str = "admin", password: str = ""):
         self.base = base_url.rstrip("/")
-        self.http = requests.Session()
-        self.http.trust_env = False  # loopback only; never through a proxy
-        token = self._ok(
-            self.http.post(
-                f"{self.base}/api/v1/security/login",
-                json={"username": username, "password": password, "provider": "db", "refresh": False},
-                timeout=60,
-            )
-        )["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        csrf = self._ok(self.http.get(f"{self.base}/api/v1/security/csrf_token/", timeout=60))["result"]
-        self.http.headers["X-CSRFToken"] = csrf
-        self.http.headers["Referer"] = self.base
+        self.http = login_session(self.base, username, password)
 
     @staticmethod
     def _ok(resp: requests.Response) -> dict:
