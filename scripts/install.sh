@@ -34,6 +34,9 @@ venv_sync() {
   [ -x "$dir/bin/python" ] || "$UV" venv --quiet --python "$PY" "$dir"
   VIRTUAL_ENV="$dir" "$UV" pip install --quiet -r "$lock"
   echo "$sum" > "$stamp"
+  # pyspark ships as a ~400 MB sdist; when the index's cache headers make uv fetch it again, every build leaves
+  # another 1.4 GB revision in uv's cache (one per clone filled this machine's disk). Keep only what is in use.
+  "$UV" cache prune --quiet 2>/dev/null || say "uv cache prune failed (not fatal)"
 }
 
 venv_sync "$ROOT/.venv" "$ROOT/requirements/pipeline.lock"
