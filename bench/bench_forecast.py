@@ -88,18 +88,12 @@ def main() -> int:
             subprocess.run(cmd, cwd=REPO, check=True, env=env)
             prep[f"{job}_s"] = round(time.time() - t0, 1)
 
-    from pyspark.sql import SparkSession
+    # The jobs' own session (spark_jobs.common.spark.get_spark: zstd, driver-side partition listing, shuffle
+    # partitions from the settings), on local[2] with the driver memory a 2-year backtest needs.
+    os.environ["PYSPARK_SUBMIT_ARGS"] = "--master local[2] --driver-memory 6g pyspark-shell"
+    from spark_jobs.common.spark import get_spark
 
-    (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-forecast")
-        .config("spark.driver.memory", "6g")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    get_spark("bench-forecast")
     from spark_jobs import features, forecast
 
     stages = {}

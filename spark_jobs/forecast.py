@@ -13,8 +13,9 @@ Modes:
   (T, E] is cut into folds; fold k is forecast by a model trained on everything up to its origin. Writes
   ``forecasts_backtest`` (FORECASTS schema), ``forecast_metrics`` (FORECAST_METRICS) and a JSON report.
 
-Spark reads the lake and writes results; scikit-learn fits on the driver (inputs are per-day, a few hundred
-thousand rows at most; half-hourly training rows are sampled).
+scikit-learn fits on the driver (inputs are per-day, a few hundred thousand rows at most; half-hourly training
+rows are sampled), so the driver also reads its input tables and writes its forecast rows, with pyarrow (see
+``read_lake`` and ``write_forecasts``); Spark pivots the group series and writes the metrics.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pa_ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from spark_jobs import features as feature_job
 from spark_jobs.common.schemas import (
@@ -88,6 +91,43 @@ def _between(df: DataFrame, first: dt.date | None, last: dt.date | None) -> Data
     return df
 
 
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "integer": pa.int32(),
+    "long": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "double": pa.float64(),
+    "date": pa.date32(),
+}
+
+
+def arrow_schema(schema: StructType) -> pa.Schema:
+    """The Arrow twin of a lake table's Spark schema (the files Spark writes hold these types)."""
+    return pa.schema([pa.field(f.name, _ARROW_TYPES[f.dataType.typeName()], f.nullable) for f in schema.fields])
+
+
+def read_lake(path: Path, schema: StructType, first: dt.date | None, last: dt.date | None, columns: list[str]):
+    """``columns`` of a day-partitioned lake table for local days [first, last], read by the driver with pyarrow.
+
+    The models run in the driver, so the rows end up here either way. Through Spark (read + ``toPandas``) the
+    JVM decoded the Parquet, re-encoded it as Arrow and sent it over a socket: 17 s for 1,000 households x 2
+    years of ``household_daily_features`` here, against ~1 s for pyarrow reading the same files. Same explicit
+    schema as the Spark jobs; ``local_date`` comes from the ``local_date=YYYY-MM-DD`` folders, and only the
+    folders in the range are opened. (The lake is the driver's filesystem too: forecasts are written the same way.)
+    """
+    part = pa_ds.partitioning(pa.schema([pa.field("local_date", pa.date32())]), flavor="hive")
+    data = pa_ds.dataset(str(path), schema=arrow_schema(schema), format="parquet", partitioning=part)
+    cond = None
+    for op, day in ((pc.greater_equal, first), (pc.less_equal, last)):
+        if day is not None:
+            term = op(pc.field("local_date"), pa.scalar(day, pa.date32()))
+            cond = term if cond is None else cond & term
+    pdf = data.to_table(columns=columns, filter=cond).to_pandas(date_as_object=False)
+    if "local_date" in pdf:
+        pdf["local_date"] = pdf["local_date"].values.astype("datetime64[D]")
+    return pdf
+
+
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
     df.sparkSession.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     pdf = df.toPandas()
@@ -96,11 +136,17 @@ def _to_pandas(df: DataFrame) -> pd.DataFrame:
     return pdf
 
 
-def read_daily(spark: SparkSession, lake: Path, first: dt.date | None, last: dt.date | None):
-    feats = spark.read.schema(HOUSEHOLD_DAILY_FEATURES).parquet(str(lake / "household_daily_features"))
-    labels = spark.read.schema(HOUSEHOLD_DAILY).parquet(str(lake / "household_daily"))
-    labels = labels.select("household_id", "local_date", "energy_kwh", "completeness", "tariff_group")
-    return _to_pandas(_between(feats, first, last)), _to_pandas(_between(labels, first, last))
+def read_daily(lake: Path, first: dt.date | None, last: dt.date | None):
+    """Features and labels of the daily task, in (household, day) order so row sampling does not depend on how
+    the files were listed."""
+    key = ["household_id", "local_date"]
+    feats = read_lake(
+        lake / "household_daily_features", HOUSEHOLD_DAILY_FEATURES, first, last, HOUSEHOLD_DAILY_FEATURES.names
+    )
+    labels = read_lake(
+        lake / "household_daily", HOUSEHOLD_DAILY, first, last, [*key, "energy_kwh", "completeness", "tariff_group"]
+    )
+    return feats.sort_values(key, ignore_index=True), labels.sort_values(key, ignore_index=True)
 
 
 def wide_halfhourly(df: DataFrame, series: F.Column, value: str) -> DataFrame:
@@ -129,30 +175,29 @@ def tou_band_array(spark: SparkSession, tariff_csv: Path, days: np.ndarray, tz: 
     return out
 
 
-def read_household_cube(spark: SparkSession, lake: Path, first: dt.date, last: dt.date) -> T.Cube:
+def read_household_cube(lake: Path, first: dt.date, last: dt.date) -> T.Cube:
     """Household x day x 48 local half hours from ``household_daily_halfhours`` (the aggregate's pivot of the
     readings; on the fall-back day the repeated hour's two readings are summed into their slots)."""
-    halfhours = _between(
-        spark.read.schema(HOUSEHOLD_DAILY_HALFHOURS).parquet(str(lake / "household_daily_halfhours")), first, last
+    wide = read_lake(
+        lake / "household_daily_halfhours",
+        HOUSEHOLD_DAILY_HALFHOURS,
+        first,
+        last,
+        ["household_id", "local_date"] + list(SLOT_COLUMNS),
     )
-    wide = _to_pandas(
-        halfhours.select(
-            F.col("household_id").alias("series_id"),
-            "local_date",
-            *[F.col(c).alias(f"hh_{h}") for h, c in enumerate(SLOT_COLUMNS)],
-        )
+    wide = wide.rename(columns={"household_id": "series_id"} | {c: f"hh_{h}" for h, c in enumerate(SLOT_COLUMNS)})
+    comp = read_lake(
+        lake / "household_daily",
+        HOUSEHOLD_DAILY,
+        first,
+        last,
+        ["household_id", "local_date", "completeness", "tariff_group"],
     )
-    daily = _between(spark.read.schema(HOUSEHOLD_DAILY).parquet(str(lake / "household_daily")), first, last)
-    comp = _to_pandas(
-        daily.select(
-            F.col("household_id").alias("series_id"),
-            "local_date",
-            (F.col("completeness") >= 1.0).alias("complete"),
-            "tariff_group",
-        )
-    )
+    comp = comp.rename(columns={"household_id": "series_id"}).assign(complete=lambda d: d["completeness"] >= 1.0)
     tou = set(comp.loc[comp["tariff_group"] == "ToU", "series_id"])
-    return T.cube_from_wide(wide, "series_id", comp, tou, first, last)
+    return T.cube_from_wide(
+        wide, "series_id", comp[["series_id", "local_date", "complete", "tariff_group"]], tou, first, last
+    )
 
 
 def read_group_cube(spark: SparkSession, lake: Path, first: dt.date, last: dt.date) -> T.Cube:
@@ -341,11 +386,11 @@ def load_tasks(
     all history, so the daily model's training window really expands)."""
     s = get_settings()
     out = {}
-    feats, labels = read_daily(spark, lake, daily_first, last)
+    feats, labels = read_daily(lake, daily_first, last)
     if "household_daily" in which:
         out["household_daily"] = DailyTask(feats, labels)
     if "household_halfhourly" in which:
-        cube = read_household_cube(spark, lake, first, last)
+        cube = read_household_cube(lake, first, last)
         ctx = feats.rename(columns={"household_id": "series_id"})[["series_id", "local_date", *T.HH_CONTEXT_COLUMNS]]
         band = tou_band_array(spark, s.tariff_csv, cube.days, s.local_timezone)
         out["household_halfhourly"] = HalfHourlyTask(cube, ctx, band, "household_halfhourly", with_mape=False)
@@ -495,15 +540,7 @@ def predict(tasks: dict, day: dt.date, models_dir: Path, tz: str) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
-_ARROW_TYPES = {
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "double": pa.float64(),
-    "date": pa.date32(),
-}
-FORECASTS_ARROW = pa.schema(
-    [pa.field(f.name, _ARROW_TYPES[f.dataType.typeName()], f.nullable) for f in FORECASTS.fields]
-)
+FORECASTS_ARROW = arrow_schema(FORECASTS)
 
 
 def write_forecasts(pdf: pd.DataFrame, path: Path) -> None:
@@ -557,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     which = tuple(t for t in args.tasks.split(",") if t)
     spark = get_spark(f"forecast-{args.mode}")
     t0 = time.time()
+    if args.mode != "predict":
+        qm.start_fit_workers()  # their start-up overlaps the reads below
     if args.mode == "train":
         first = history_start(args.train_end - dt.timedelta(days=max(HH_TRAIN_DAYS, MASE_DAYS)))
         tasks = load_tasks(spark, lake, first, args.train_end, which)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,35 @@ def _fit_quantile(X: np.ndarray, y: np.ndarray, q: float, params: dict) -> HistG
         return HistGradientBoostingRegressor(loss="quantile", quantile=q, **params).fit(X, y)
 
 
+_warming: threading.Thread | None = None
+
+
+def _import_fitting() -> int:
+    """Runs in a fit worker: the imports a fit needs (scikit-learn's HGB and this module), nothing else."""
+    return os.getpid()
+
+
+def _fit_jobs() -> int:
+    return min(get_settings().forecast_fit_processes, len(QUANTILES))
+
+
+def start_fit_workers() -> None:
+    """Starts the fit worker processes in the background, so their start-up and imports (~10 s on this 2-core
+    machine, paid by the first fit otherwise) overlap the job reading its inputs. The first fit waits for it."""
+    global _warming
+    jobs = _fit_jobs()
+    if jobs <= 1 or _warming is not None:
+        return
+    _warming = threading.Thread(
+        target=lambda: joblib.Parallel(n_jobs=jobs, backend="loky")(
+            joblib.delayed(_import_fitting)() for _ in range(jobs)
+        ),
+        name="start-fit-workers",
+        daemon=True,
+    )
+    _warming.start()
+
+
 @dataclass
 class QuantileModel:
     """Three HGB quantile regressors on normalised targets (kWh / the series' recent level)."""
@@ -69,7 +99,9 @@ class QuantileModel:
         """The three quantile models are independent fits: on settings.forecast_fit_processes worker processes
         they run side by side without sharing anything (unlike OpenMP threads inside one fit, see above)."""
         assert X.shape[1] == len(self.feature_names), "feature matrix does not match feature_names"
-        jobs = min(get_settings().forecast_fit_processes, len(QUANTILES))
+        jobs = _fit_jobs()
+        if _warming is not None:
+            _warming.join()  # one Parallel at a time on the shared worker pool
         if jobs <= 1:
             fitted = [_fit_quantile(X, y, q, self.params) for q in QUANTILES]
         else:

@@ -208,6 +208,28 @@ def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
     assert out["target_time_utc"].min() == pd.Timestamp("2013-03-01")  # midnight UTC, read back in the session's UTC
 
 
+def test_read_lake_gives_what_spark_reads_for_the_day_range(spark, tmp_path):
+    """The driver's pyarrow read of a table Spark wrote (day folders, explicit schema, nulls) equals Spark's own
+    read of the same days, values and dtypes."""
+    from spark_jobs.common.partitions import overwrite_partitions
+    from spark_jobs.common.schemas import HOUSEHOLD_DAILY
+
+    rows = [
+        ("H1", "Std", "Affluent", 10.0 + i, 48, 48, 1.0, dt.date(2013, 3, 1) + dt.timedelta(days=i)) for i in range(4)
+    ] + [("H2", "ToU", None, None, 0, 48, 0.0, dt.date(2013, 3, 2))]
+    path = tmp_path / "household_daily"
+    overwrite_partitions(spark.createDataFrame(rows, HOUSEHOLD_DAILY), path)
+    first, last = dt.date(2013, 3, 2), dt.date(2013, 3, 3)
+    cols = ["household_id", "local_date", "energy_kwh", "readings_present", "acorn_group"]
+    got = forecast.read_lake(path, HOUSEHOLD_DAILY, first, last, cols)
+    want = forecast._to_pandas(forecast._between(spark.read.schema(HOUSEHOLD_DAILY).parquet(str(path)), first, last))
+    key = ["household_id", "local_date"]
+    got, want = got.sort_values(key, ignore_index=True), want[cols].sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["local_date"].astype(str).tolist() == ["2013-03-02", "2013-03-03", "2013-03-02"]
+    assert np.isnan(got["energy_kwh"].iloc[2]) and got["acorn_group"].iloc[2] is None
+
+
 def test_quantile_fits_in_worker_processes_equal_fits_in_process(monkeypatch):
     """The three quantile regressors fitted side by side in worker processes are the same models."""
     from spark_jobs.common.settings import get_settings
