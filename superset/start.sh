@@ -102,5 +102,11 @@ if [ "${SUPERSET_DATA_CACHE:-on}" != "off" ] && [ -x "$ROOT/.venv-browser/bin/py
   else
     say "WARNING: recording the dashboards' requests failed (see $LOG): the cache is not refreshed after loads"
   fi
+elif [ -f "$HOME_DIR/chart_requests.json" ] && [ "$(cat "$HOME_DIR/requests.sha" 2>/dev/null)" = "$bundle_sum" ]; then
+  # Recording loads every dashboard once; without it, the workers' first requests would be a user's
+  # (superset/warm_up.py says why). A failed warm-up only costs the first user a slower load.
+  echo "--- $(date -Is) warm the workers with the recorded dashboard requests" >>"$LOG"
+  "$BIN/python" "$ROOT/superset/warm_up.py" --url "http://127.0.0.1:$PORT" --requests "$HOME_DIR/chart_requests.json" \
+    >>"$LOG" 2>&1 || say "WARNING: warming the workers failed (see $LOG)"
 fi
 say "$NAME started (pid $(cat "$PIDF"), log $LOG): http://127.0.0.1:$PORT (user admin)"

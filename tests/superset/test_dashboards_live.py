@@ -193,6 +193,26 @@ def test_recorded_dashboard_requests_refresh_the_cache(superset_server, screensh
         warm_dashboard_cache(superset_server["url"], recorded, username="admin", password=password + "x")
 
 
+def test_warm_up_after_start_sends_every_dashboard_request_to_the_workers(superset_server, screenshot_dir):
+    """superset/warm_up.py as start.sh runs it (Superset's venv): each dashboard's API calls and recorded
+    chart-data requests, twice, all answered."""
+    recorded = superset_server["home"] / "chart_requests.json"
+    report = json.loads((screenshot_dir / "report.json").read_text())
+    sent = sum(dash["loads"][0]["chart_data_requests"] for dash in report["dashboards"])
+    cmd = [str(ROOT / ".venv-superset" / "bin" / "python"), str(ROOT / "superset" / "warm_up.py")]
+    cmd += ["--url", superset_server["url"], "--requests", str(recorded)]
+    env = superset_server["env"]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["failed"] == 0
+    assert result["requests"] == 2 * (3 * EXPECTED["dashboards"] + sent)
+    wrong = subprocess.run(
+        cmd, env=env | {"SUPERSET_ADMIN_PASSWORD": "not-the-password"}, capture_output=True, text=True, timeout=120
+    )
+    assert wrong.returncode == 1 and "login" in wrong.stderr
+
+
 def test_empty_serving_store_shows_empty_states(api, seeded_db, superset_server, screenshot_dir):
     from plugins.serving.dashboard_views import DASH_COLLECTIONS
 
