@@ -175,9 +175,10 @@ def tou_band_array(spark: SparkSession, tariff_csv: Path, days: np.ndarray, tz: 
     return out
 
 
-def read_household_cube(lake: Path, first: dt.date, last: dt.date) -> T.Cube:
+def read_household_cube(lake: Path, labels: pd.DataFrame, first: dt.date, last: dt.date) -> T.Cube:
     """Household x day x 48 local half hours from ``household_daily_halfhours`` (the aggregate's pivot of the
-    readings; on the fall-back day the repeated hour's two readings are summed into their slots)."""
+    readings; on the fall-back day the repeated hour's two readings are summed into their slots). Completeness and
+    tariff group come from ``labels``, the ``household_daily`` rows ``read_daily`` already read (covering the days)."""
     wide = read_lake(
         lake / "household_daily_halfhours",
         HOUSEHOLD_DAILY_HALFHOURS,
@@ -186,13 +187,7 @@ def read_household_cube(lake: Path, first: dt.date, last: dt.date) -> T.Cube:
         ["household_id", "local_date"] + list(SLOT_COLUMNS),
     )
     wide = wide.rename(columns={"household_id": "series_id"} | {c: f"hh_{h}" for h, c in enumerate(SLOT_COLUMNS)})
-    comp = read_lake(
-        lake / "household_daily",
-        HOUSEHOLD_DAILY,
-        first,
-        last,
-        ["household_id", "local_date", "completeness", "tariff_group"],
-    )
+    comp = labels[(labels["local_date"] >= _d(first)) & (labels["local_date"] <= _d(last))]
     comp = comp.rename(columns={"household_id": "series_id"}).assign(complete=lambda d: d["completeness"] >= 1.0)
     tou = set(comp.loc[comp["tariff_group"] == "ToU", "series_id"])
     return T.cube_from_wide(
@@ -390,7 +385,7 @@ def load_tasks(
     if "household_daily" in which:
         out["household_daily"] = DailyTask(feats, labels)
     if "household_halfhourly" in which:
-        cube = read_household_cube(lake, first, last)
+        cube = read_household_cube(lake, labels, first, last)
         ctx = feats.rename(columns={"household_id": "series_id"})[["series_id", "local_date", *T.HH_CONTEXT_COLUMNS]]
         band = tou_band_array(spark, s.tariff_csv, cube.days, s.local_timezone)
         out["household_halfhourly"] = HalfHourlyTask(cube, ctx, band, "household_halfhourly", with_mape=False)

@@ -50,14 +50,18 @@ def login_session(base_url: str, username: str, password: str, timeout_s: float 
     return http
 
 
-def _replay(base_url: str, requests_file: Path, username: str, password: str, force: bool, timeout_s: float):
-    """(recorded request, response) for every recorded chart-data request."""
+def _recorded(base_url: str, requests_file: Path, username: str, password: str, force: bool, timeout_s: float):
+    """(base URL, logged-in session, [(recorded request, body with ``force``)]) for the recorded requests."""
     recorded = json.loads(Path(requests_file).read_text())
     base_url = base_url.rstrip("/")
     http = login_session(base_url, username, password, timeout_s)
-    for item in recorded:
-        body = json.loads(item["body"])
-        body["force"] = force
+    return base_url, http, [(item, json.loads(item["body"]) | {"force": force}) for item in recorded]
+
+
+def _replay(base_url: str, requests_file: Path, username: str, password: str, force: bool, timeout_s: float):
+    """(recorded request, response) for every recorded chart-data request."""
+    base_url, http, items = _recorded(base_url, requests_file, username, password, force, timeout_s)
+    for item, body in items:
         yield item, http.post(f"{base_url}{item['path']}", json=body, timeout=timeout_s)
 
 
@@ -117,14 +121,12 @@ def warm_workers(
     data cache stay, missing ones are computed (and kept when the cache is on). Returns counts and seconds.
     """
     start = time.perf_counter()
-    recorded = json.loads(Path(requests_file).read_text())
-    base_url = base_url.rstrip("/")
-    http = login_session(base_url, username, password, timeout_s)
+    base_url, http, items = _recorded(base_url, requests_file, username, password, False, timeout_s)
     work: list[tuple[str, str, dict | None]] = []
-    for dashboard in dict.fromkeys(item["dashboard"] for item in recorded):
+    for dashboard in dict.fromkeys(item["dashboard"] for item, _ in items):
         for suffix in ("", "/charts", "/datasets"):
             work.append(("GET", f"/api/v1/dashboard/{dashboard}{suffix}", None))
-    work += [("POST", item["path"], json.loads(item["body"]) | {"force": False}) for item in recorded]
+    work += [("POST", item["path"], body) for item, body in items]
 
     def send(job: tuple[str, str, dict | None]) -> int:
         method, path, body = job
