@@ -13,6 +13,13 @@ STATE="${SM_STATE_DIR:?source scripts/env.sh first (the Makefile does)}"
 DEMO="$STATE/demo"
 mkdir -p "$DEMO" "$STATE/truth"
 
+# The generator and the jobs read the real reference files (household list, tariff, weather): say so once, up front.
+missing="$(python -c 'from spark_jobs.common.settings import get_settings as g; print(" ".join(map(str, g().missing_reference_files())))')"
+if [ -n "$missing" ]; then
+  echo "demo: reference data missing: $missing - clone the repo beside shared/ or set SMARTMETER_REFERENCE_DIR" >&2
+  exit 4
+fi
+
 if [ -f "$DEMO/done" ] && [ "${DEMO_FORCE:-}" != "1" ]; then
   echo "demo: already ran ($(cat "$DEMO/done")); DEMO_FORCE=1 make demo runs it again"
   exit 0

@@ -18,6 +18,19 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
+def pytest_sessionstart(session):
+    """Stop at once, naming the paths, when the real reference data is not beside the checkout (a clone must sit
+    next to ``shared/``, or SMARTMETER_REFERENCE_DIR must point at its ``data`` folder): otherwise dozens of tests
+    fail one by one deep inside pandas and Spark with the same missing file."""
+    missing = get_settings().missing_reference_files()
+    if missing:
+        pytest.exit(
+            "reference data missing: " + ", ".join(map(str, missing)) + " - clone the repo beside shared/ "
+            "or set SMARTMETER_REFERENCE_DIR to the folder holding household_information.csv",
+            returncode=4,
+        )
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A small local session: transforms are tested on tiny DataFrames, so two cores and few partitions."""

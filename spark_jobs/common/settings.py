@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     def sample_dir(self) -> Path:
         return self.reference_dir / "lcl_sample"
 
+    def missing_reference_files(self) -> list[Path]:
+        """The real reference files (read by the generator, the ingest, the features and the tariffs) that are not
+        where ``reference_dir`` says; checked up front so a misplaced checkout fails once, naming the paths."""
+        wanted = [self.household_information_csv, self.tariff_csv, self.weather_csv, self.sample_dir]
+        return [p for p in wanted if not p.exists()]
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
