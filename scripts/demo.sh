@@ -14,9 +14,9 @@ DEMO="$STATE/demo"
 mkdir -p "$DEMO" "$STATE/truth"
 
 # The generator and the jobs read the real reference files (household list, tariff, weather): say so once, up front.
-missing="$(python -c 'from spark_jobs.common.settings import get_settings as g; print(" ".join(map(str, g().missing_reference_files())))')"
-if [ -n "$missing" ]; then
-  echo "demo: reference data missing: $missing - clone the repo beside shared/ or set SMARTMETER_REFERENCE_DIR" >&2
+problem="$(python -c 'from spark_jobs.common.settings import get_settings as g; print(g().reference_data_problem() or "")')"
+if [ -n "$problem" ]; then
+  echo "demo: $problem" >&2
   exit 4
 fi
 

@@ -153,6 +153,16 @@ class Settings(BaseSettings):
         wanted = [self.household_information_csv, self.tariff_csv, self.weather_csv, self.sample_dir]
         return [p for p in wanted if not p.exists()]
 
+    def reference_data_problem(self) -> str | None:
+        """The one message the test session and the demo stop with when reference files are missing (else None)."""
+        missing = self.missing_reference_files()
+        if not missing:
+            return None
+        return (
+            "reference data missing: " + ", ".join(map(str, missing)) + " - clone the repo beside shared/"
+            " or set SMARTMETER_REFERENCE_DIR to the folder holding household_information.csv"
+        )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spark_jobs.common.settings import Settings, get_settings
+from spark_jobs.common.settings import Settings
 
 
 def test_missing_reference_files_names_each_absent_file(tmp_path):
@@ -12,7 +12,10 @@ def test_missing_reference_files_names_each_absent_file(tmp_path):
     s.household_information_csv.write_text("LCLid,stdorToU,Acorn,Acorn_grouped\n")
     s.sample_dir.mkdir()
     assert s.missing_reference_files() == [s.tariff_csv, s.weather_csv]
-
-
-def test_this_checkouts_reference_data_is_complete():
-    assert get_settings().missing_reference_files() == []
+    assert s.reference_data_problem() == (
+        f"reference data missing: {s.tariff_csv}, {s.weather_csv} - clone the repo beside shared/"
+        " or set SMARTMETER_REFERENCE_DIR to the folder holding household_information.csv"
+    )
+    s.tariff_csv.write_text("")
+    s.weather_csv.write_text("")
+    assert s.missing_reference_files() == [] and s.reference_data_problem() is None
