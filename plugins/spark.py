@@ -24,7 +24,7 @@ def submit_conf(settings=None) -> dict[str, str]:
     settings = settings or get_settings()
     return {
         "spark.executorEnv.PYTHONPATH": str(settings.repo_root),
-        "spark.driver.extraJavaOptions": settings.spark_driver_java_options,
+        **{key: value for key, value in settings.spark_java_options().items() if value},
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
         # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.

@@ -66,6 +66,33 @@ start_spark() {
     "$SM_SPARK_MASTER_URL" --host 127.0.0.1 --cores "$SM_SPARK_WORKER_CORES" --memory "$SM_SPARK_WORKER_MEMORY" \
     --webui-port "$SM_SPARK_WORKER_UI_PORT" --work-dir "$STATE/spark/work"
   wait_for spark-worker 60 worker_registered
+  build_class_archives
+}
+
+# Class-data-sharing archives of the driver and executor JVMs (scripts/spark_class_archive.py says why), built
+# once per JDK and Spark jars; plugins/spark.py maps them into every stage when they exist. Optional: a failed
+# build only costs the stages their faster start.
+build_class_archives() {
+  local dir="$STATE/spark/cds" stamp
+  stamp="$( { java -version 2>&1; ls -l "$SPARK_HOME/jars"; } | md5sum | cut -c1-16)"
+  if [ -f "$dir/driver.jsa" ] && [ -f "$dir/executor.jsa" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  mkdir -p "$dir"; rm -f "$dir"/*.jsa "$dir/stamp"
+  if spark-submit --master "$SM_SPARK_MASTER_URL" --total-executor-cores 1 \
+      --conf "spark.driver.extraJavaOptions=$SM_SPARK_DRIVER_JAVA_OPTIONS -XX:ArchiveClassesAtExit=$dir/driver.jsa.tmp" \
+      --conf "spark.executor.extraJavaOptions=-XX:ArchiveClassesAtExit=$dir/executor.jsa.tmp" \
+      "$ROOT/scripts/spark_class_archive.py" >>"$LOGS/spark-class-archive.log" 2>&1; then
+    for _ in $(seq 1 20); do [ -f "$dir/executor.jsa.tmp" ] && break; sleep 0.5; done  # the executor exits last
+  fi
+  if [ -f "$dir/driver.jsa.tmp" ] && [ -f "$dir/executor.jsa.tmp" ]; then
+    mv "$dir/driver.jsa.tmp" "$dir/driver.jsa" && mv "$dir/executor.jsa.tmp" "$dir/executor.jsa"
+    echo "$stamp" > "$dir/stamp"
+    say "spark class archives built in $dir"
+  else
+    rm -f "$dir"/*.tmp
+    say "WARNING: spark class archives not built (stages start slower); see $LOGS/spark-class-archive.log"
+  fi
 }
 
 start_ferretdb() {

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         " batches to Python; its C2 JIT compiler alone burnt ~8 of a trivial application's 26-32 CPU-seconds"
         " here (bench: C1 only, 19-21 CPU-s, 12-13 s wall instead of 15-19). Executors keep the full JIT.",
     )
+    spark_class_archive_dir: Path | None = Field(
+        default=None,
+        description="Class-data-sharing archives of the driver and executor JVMs (driver.jsa, executor.jsa), built"
+        " by scripts/stack.sh when it starts Spark; mapped into every stage when present. Default <state>/spark/cds.",
+    )
     spark_shuffle_partitions: int = 8
     spark_pool_slots: int = Field(
         2,
@@ -126,6 +131,22 @@ class Settings(BaseSettings):
             self.superset_url = f"http://127.0.0.1:{self.superset_port}"
         if self.superset_home is None:
             self.superset_home = self.state_dir / "superset"
+        if self.spark_class_archive_dir is None:
+            self.spark_class_archive_dir = self.state_dir / "spark" / "cds"
+
+    def spark_java_options(self) -> dict[str, str]:
+        """``spark.driver.extraJavaOptions`` / ``spark.executor.extraJavaOptions`` of a stage: the driver's JIT
+        setting plus, where scripts/stack.sh built them, the class archives (a JVM given a missing archive would
+        run without even the JDK's own, so the option is only added for files that exist)."""
+        driver, executor = [self.spark_driver_java_options], []
+        for role, opts in (("driver", driver), ("executor", executor)):
+            archive = self.spark_class_archive_dir / f"{role}.jsa"
+            if archive.is_file():
+                opts.append(f"-XX:SharedArchiveFile={archive}")
+        return {
+            "spark.driver.extraJavaOptions": " ".join(o for o in driver if o),
+            "spark.executor.extraJavaOptions": " ".join(executor),
+        }
 
     def dataset_path(self, name: str) -> Path:
         """Folder of one Parquet dataset, e.g. ``readings_halfhourly``."""
@@ -191,6 +212,8 @@ def _shell_exports(settings: Settings) -> str:
         "SM_SPARK_WORKER_CORES": settings.spark_worker_cores,
         "SM_SPARK_WORKER_MEMORY": settings.spark_worker_memory,
         "SM_SPARK_POOL_SLOTS": settings.spark_pool_slots,
+        "SM_SPARK_DRIVER_JAVA_OPTIONS": settings.spark_driver_java_options,
+        "SM_SPARK_CLASS_ARCHIVE_DIR": settings.spark_class_archive_dir,
     }
     return "\n".join(f"export {key}='{value}'" for key, value in values.items())
 
