@@ -75,21 +75,28 @@ def months_between(first: str, last: str) -> list[str]:
 
 
 @task
-def gate(dataset: str, first_day: str, last_day: str) -> dict[str, Any]:
-    """GX gate on the slice a stage wrote. A failed expectation is data, not flakiness: the task fails at once
-    (no retry); retries remain for transient errors such as MongoDB being unreachable."""
+def gate(datasets: list[str], first_day: str, last_day: str) -> dict[str, dict[str, Any]]:
+    """GX gates on the slices a stage wrote, one suite per dataset, all in one task (a stage writing several
+    datasets pays one task start, not one per dataset). Every suite runs and is recorded even when an earlier
+    one fails. A failed expectation is data, not flakiness: the task fails at once (no retry); retries remain for
+    transient errors such as MongoDB being unreachable."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from expectations.runner import GateFailed
     from plugins.gates import run_gate
 
     ctx = get_current_context()
-    try:
-        return run_gate(
-            dataset, run_id=ctx["run_id"], dag_id=ctx["dag"].dag_id, local_dates=days_between(first_day, last_day)
-        )
-    except GateFailed as exc:
-        raise AirflowFailException(str(exc)) from exc
+    summaries, failures = {}, []
+    for dataset in datasets:
+        try:
+            summaries[dataset] = run_gate(
+                dataset, run_id=ctx["run_id"], dag_id=ctx["dag"].dag_id, local_dates=days_between(first_day, last_day)
+            )
+        except GateFailed as exc:
+            failures.append(str(exc))
+    if failures:
+        raise AirflowFailException("\n".join(failures))
+    return summaries
 
 
 @task
@@ -146,9 +153,8 @@ def finish_run(gate_ids: list[str]) -> dict[str, Any]:
     ti = ctx["ti"]
     rows = {}
     for gate_id in gate_ids:
-        summary = ti.xcom_pull(task_ids=gate_id)
-        if summary:
-            rows[gate_id.removeprefix("gate_")] = summary.get("rows_validated")
+        for dataset, summary in (ti.xcom_pull(task_ids=gate_id) or {}).items():
+            rows[dataset] = summary.get("rows_validated")
     loaded = ti.xcom_pull(task_ids="load_serving") or {}
     docs = {name: c.get("read") for name, c in loaded.items() if isinstance(c, dict) and "read" in c}
     dag_run = ctx["dag_run"]
@@ -215,10 +221,20 @@ def wait_for_landing(folder: str) -> PokeReturnValue:
     return PokeReturnValue(is_done=bool(files), xcom_value={"folder": folder, "files": len(files)})
 
 
-@task.short_circuit(ignore_downstream_trigger_rules=False, trigger_rule="none_failed")
-def stage_selected(stage: str) -> bool:
-    """Runs the stage after it only when the run's ``stages`` param lists it (history DAG form)."""
-    return stage in get_current_context()["params"].get("stages", STAGES)
+def skip_unless_selected(stage: str):
+    """A ``pre_execute`` hook that skips the stage's task unless the run's ``stages`` param names it (history DAG
+    form, daily backfills). The stage's gate then skips too (its upstream did not succeed), and the next stage,
+    whose trigger rule is ``none_failed``, runs on what is already in the lake. Checked inside the stage's own
+    task rather than by a guard task before it: a guard was one more task start per stage on the critical path."""
+
+    def check(context) -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        selected = context["params"].get("stages", STAGES)
+        if stage not in selected:
+            raise AirflowSkipException(f"stage {stage!r} is not in this run's stages {selected}")
+
+    return check
 
 
 def stage_graph(
@@ -243,42 +259,41 @@ def stage_graph(
     ``anomaly_detectors`` are the anomaly job's ``--detectors`` (the daily DAG runs only the robust one; the
     K-means baseline, the earlier method kept for comparison, refits on every household-day of its window and was
     most of a 5,566-household daily run's anomaly stage). ``fit_segments`` refits the household segments on the
-    range before the neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` every stage is preceded by a guard that skips it unless the run's
-    ``stages`` param names it; guards run whatever happened before them (``none_failed``), so skipping one stage
-    skips only that stage and its gate.
+    range before the neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` each stage's
+    first task skips itself unless the run's ``stages`` param names it (:func:`skip_unless_selected`) and runs
+    whatever happened before it (``none_failed``), so skipping one stage skips only that stage and its gate.
     """
     window = ["--from-date", first_day, "--to-date", last_day]
     branch_cores = get_settings().spark_branch_cores
 
-    def entry(stage: str, first):
-        """The task a stage is entered by: its guard when stages are selectable, else its first task."""
-        if not selectable:
-            return first
-        guard = stage_selected.override(task_id=f"select_{stage}")(stage)
-        guard >> first
-        return guard
+    def selected(stage: str) -> dict[str, Any]:
+        """Operator arguments of a stage's first task: the stage-selection hook when stages are selectable."""
+        return {"pre_execute": skip_unless_selected(stage), "trigger_rule": "none_failed"} if selectable else {}
+
+    def gate_of(dataset: str, days: tuple[str, str] = (first_day, last_day)):
+        return gate.override(task_id=f"gate_{dataset}")([dataset], *days)
 
     ingest = spark_job(
         "ingest",
         "ingest",
         ["--input", input_path, *window, "--run-id", "{{ run_id }}", *ingest_args],
         outlets=[dataset_asset("readings_halfhourly"), dataset_asset("ingest_accounting")],
+        **selected("ingest"),
     )
-    g_readings = gate.override(task_id="gate_readings_halfhourly")("readings_halfhourly", first_day, last_day)
+    g_readings = gate_of("readings_halfhourly")
+    aggregated = ("household_daily", "household_daily_halfhours", "group_halfhourly")
     aggregate = spark_job(
-        "aggregate",
-        "aggregate",
+        "aggregate", "aggregate", window, outlets=[dataset_asset(d) for d in aggregated], **selected("aggregate")
+    )
+    g_aggregate = gate.override(task_id="gate_aggregate")(list(aggregated), first_day, last_day)
+    features = spark_job(
+        "features",
+        "features",
         window,
-        outlets=[dataset_asset(d) for d in ("household_daily", "household_daily_halfhours", "group_halfhourly")],
+        outlets=[dataset_asset("household_daily_features")],
+        **selected("features"),
     )
-    g_daily = gate.override(task_id="gate_household_daily")("household_daily", first_day, last_day)
-    g_halfhours = gate.override(task_id="gate_household_daily_halfhours")(
-        "household_daily_halfhours", first_day, last_day
-    )
-    g_groups = gate.override(task_id="gate_group_halfhourly")("group_halfhourly", first_day, last_day)
-    g_aggregate = [g_daily, g_halfhours, g_groups]
-    features = spark_job("features", "features", window, outlets=[dataset_asset("household_daily_features")])
-    g_features = gate.override(task_id="gate_household_daily_features")("household_daily_features", first_day, last_day)
+    g_features = gate_of("household_daily_features")
     forecasts = [
         spark_job(
             task_id,
@@ -286,45 +301,47 @@ def stage_graph(
             args,
             cores=branch_cores,
             outlets=[dataset_asset(forecast_dataset), dataset_asset("forecast_metrics")],
+            **(selected("forecast") if i == 0 else {}),
         )
-        for task_id, args in forecast_jobs
+        for i, (task_id, args) in enumerate(forecast_jobs)
     ]
-    g_forecasts = gate.override(task_id=f"gate_{forecast_dataset}")(forecast_dataset, *forecast_days)
+    g_forecasts = gate_of(forecast_dataset, days=forecast_days)
     anomalies = spark_job(
         "anomalies",
         "anomalies",
         [*window, "--detectors", anomaly_detectors],
         cores=branch_cores,
         outlets=[dataset_asset("anomalies")],
+        **selected("anomalies"),
     )
-    g_anomalies = gate.override(task_id="gate_anomalies")("anomalies", first_day, last_day)
+    g_anomalies = gate_of("anomalies")
     tariffs = spark_job(
-        "tariffs", "tariffs", window, cores=branch_cores, outlets=[dataset_asset("tariff_comparison_monthly")]
+        "tariffs",
+        "tariffs",
+        window,
+        cores=branch_cores,
+        outlets=[dataset_asset("tariff_comparison_monthly")],
+        **selected("tariffs"),
     )
-    g_tariffs = gate.override(task_id="gate_tariff_comparison_monthly")(
-        "tariff_comparison_monthly", first_day, last_day
-    )
+    g_tariffs = gate_of("tariff_comparison_monthly")
     neighbours = spark_job(
-        "neighbours", "neighbours", window, cores=branch_cores, outlets=[dataset_asset("neighbour_comparison_monthly")]
+        "neighbours",
+        "neighbours",
+        window,
+        cores=branch_cores,
+        outlets=[dataset_asset("neighbour_comparison_monthly")],
+        **selected("neighbours"),
     )
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
-    load = load_serving(serving, first_day, last_day, forecast_dataset, *forecast_days)
-    gates = [g_readings, *g_aggregate, g_features, g_forecasts, g_anomalies, g_tariffs]
+    load = load_serving.override(**selected("load"))(serving, first_day, last_day, forecast_dataset, *forecast_days)
+    gates = [g_readings, g_aggregate, g_features, g_forecasts, g_anomalies, g_tariffs]
 
-    head = entry("ingest", ingest)
-    chain(ingest, g_readings, entry("aggregate", aggregate))
-    features_entry = entry("features", features)
-    for g in g_aggregate:
-        aggregate >> g
-        g >> features_entry
-    chain(features, g_features)
-    chain(g_features, entry("forecast", forecasts[0]))
+    chain(ingest, g_readings, aggregate, g_aggregate, features, g_features)
+    chain(g_features, forecasts[0])
     chain(*forecasts, g_forecasts)
-    chain(g_features, entry("anomalies", anomalies))
-    chain(anomalies, g_anomalies)
-    chain(g_features, entry("tariffs", tariffs))
-    chain(tariffs, g_tariffs)
-    before_neighbours = [g_features]
+    chain(g_features, anomalies, g_anomalies)
+    chain(g_features, tariffs, g_tariffs)
+    g_features >> neighbours
     if fit_segments:
         segments = spark_job(
             "segments",
@@ -332,25 +349,15 @@ def stage_graph(
             ["--train-from", first_day, "--train-to", last_day],
             cores=branch_cores,
             outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
+            **selected("segments"),
         )
-        g_segments = gate.override(task_id="gate_segments")("segments", first_day, last_day)
-        segments_entry = entry("segments", segments)
-        for g in g_aggregate:
-            g >> segments_entry
-        chain(segments, g_segments)
-        before_neighbours = [g_features, g_segments]
+        g_segments = gate_of("segments")
+        chain(g_aggregate, segments, g_segments, neighbours)
         gates.append(g_segments)
-    neighbours_entry = entry("neighbours", neighbours)
-    if selectable:
-        # Enter neighbours after its inputs, skipped or not, so it never runs on a half-written segmentation.
-        neighbours_entry.operator.trigger_rule = "none_failed"
-    for upstream in before_neighbours:
-        upstream >> neighbours_entry
-    load_entry = entry("load", load)
     for upstream in (g_forecasts, g_anomalies, g_tariffs, neighbours):
-        upstream >> load_entry
+        upstream >> load
     load >> finish_run.override(task_id="finish_run")([g.operator.task_id for g in gates])
-    return head, load
+    return ingest, load
 
 
 SERVING_DATASETS = [

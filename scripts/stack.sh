@@ -114,7 +114,7 @@ start_airflow() {
     touch "$RUN/airflow-db.ok"
   fi
   launch airflow-api-server "$SM_AIRFLOW_PORT" airflow api-server --host 127.0.0.1 --port "$SM_AIRFLOW_PORT" --workers 1
-  launch airflow-scheduler "" airflow scheduler
+  launch airflow-scheduler "" "$ROOT/.venv/bin/python" "$ROOT/scripts/airflow_scheduler.py"
   launch airflow-dag-processor "" airflow dag-processor
   launch airflow-triggerer "" airflow triggerer
   wait_for airflow-api-server 120 curl -sf "http://127.0.0.1:$SM_AIRFLOW_PORT/api/v2/monitor/health"

@@ -94,3 +94,25 @@ def test_dashboards_follow_every_run_that_loads_mongodb(dagbag):
         assert [t.task_id for t in producers] == ["finish_run"], dag_id
         assert "load_serving" in producers[0].upstream_task_ids, dag_id
         assert "refresh_dashboards" not in dag.task_ids, "views are rebuilt outside the pipeline run"
+
+
+@pytest.mark.parametrize("dag_id", ["smartmeter_daily", "smartmeter_history"])
+def test_each_stage_skips_itself_unless_the_run_selects_it(dagbag, dag_id):
+    """The ``stages`` param is honoured by each stage's first task (no guard task per stage): it skips when the
+    stage is not listed, runs after a skipped upstream (``none_failed``), and its gate follows it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from plugins.pipeline import STAGES
+
+    dag = dagbag.get_dag(dag_id)
+    entries = {t.task_id: t for t in dag.tasks if t._pre_execute_hook is not None}
+    assert {"ingest", "aggregate", "features", "anomalies", "tariffs", "neighbours", "load_serving"} <= set(entries)
+    for task_id, task in entries.items():
+        stage = {"load_serving": "load", "forecast_backtest": "forecast"}.get(task_id, task_id)
+        assert stage in STAGES and task.trigger_rule == "none_failed", task_id
+        task._pre_execute_hook({"params": {"stages": [stage]}})  # selected: no exception
+        with pytest.raises(AirflowSkipException, match=stage):
+            task._pre_execute_hook({"params": {"stages": [s for s in STAGES if s != stage]}})
+        gates = [d for d in task.downstream_task_ids if d.startswith("gate_")]
+        for gate_id in gates:
+            assert dag.get_task(gate_id).trigger_rule == "all_success", f"{gate_id} must skip with {task_id}"
