@@ -70,5 +70,6 @@ with DAG(
         forecast_days=(DAY_AFTER_INTERVAL, DAY_AFTER_INTERVAL),
         selectable=True,
         anomaly_detectors="robust",
+        day_sized=True,
     )
     wait_for_landing(landing) >> ingest

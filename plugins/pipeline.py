@@ -7,6 +7,7 @@ gives the same result; the gates validate those partitions; the load replaces th
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, chain, get_current_context, task
 
 from plugins.callbacks import record_task_failure, record_task_success
-from plugins.spark import spark_job
+from plugins.spark import spark_job as submit_stage
 from spark_jobs.common.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -119,19 +120,19 @@ def load_serving(
     ensure_collections()
     counts: dict[str, Any] = {"households": load_households(run_id=run_id)}
     months = months_between(first_day, last_day)
-    lake = get_settings().lake_dir
+    lake, workers = get_settings().lake_dir, get_settings().mongo_load_workers
     for name in datasets:
         if not (lake / name).exists():  # e.g. segments before the first retrain, or a stage not selected
             counts[name] = {"skipped": f"no dataset at {lake / name}"}
             continue
         if name.endswith("_monthly"):
-            counts[name] = load_dataset(name, months=months, run_id=run_id)
+            counts[name] = load_dataset(name, months=months, run_id=run_id, workers=workers)
         elif name in ("forecast_metrics", "segments", "segment_profiles", "ingest_accounting"):
-            counts[name] = load_dataset(name, run_id=run_id)
+            counts[name] = load_dataset(name, run_id=run_id, workers=workers)
         else:
             own_days = name == forecast_dataset and forecast_first_day and forecast_last_day
             first, last = (forecast_first_day, forecast_last_day) if own_days else (first_day, last_day)
-            counts[name] = load_dataset(name, local_dates=days_between(first, last), run_id=run_id)
+            counts[name] = load_dataset(name, local_dates=days_between(first, last), run_id=run_id, workers=workers)
     if (lake / "readings_rejected").exists():
         counts["readings_rejected_summary"] = load_rejected_summary(run_id=run_id)
     return counts
@@ -249,6 +250,7 @@ def stage_graph(
     selectable: bool = False,
     ingest_args: tuple[str, ...] = (),
     anomaly_detectors: str = "robust,kmeans",
+    day_sized: bool = False,
 ):
     """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs / neighbours → gates →
     load → finish.
@@ -262,9 +264,11 @@ def stage_graph(
     range before the neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` each stage's
     first task skips itself unless the run's ``stages`` param names it (:func:`skip_unless_selected`) and runs
     whatever happened before it (``none_failed``), so skipping one stage skips only that stage and its gate.
+    ``day_sized`` (the daily DAG) submits the stages as short applications (:func:`plugins.spark.submit_conf`).
     """
     window = ["--from-date", first_day, "--to-date", last_day]
     branch_cores = get_settings().spark_branch_cores
+    spark_job = functools.partial(submit_stage, day_sized=day_sized)
 
     def selected(stage: str) -> dict[str, Any]:
         """Operator arguments of a stage's first task: the stage-selection hook when stages are selectable."""

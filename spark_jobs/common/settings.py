@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MONGO_URI", "SMARTMETER_MONGO_URI"),
     )
     mongo_db: str = "smartmeter"
+    mongo_load_workers: int = Field(
+        2,
+        description="Concurrent insert_many batches of the pipeline's load into the serving store: the load runs"
+        " after every Spark stage, so both cores are free for the server (bench/bench_load.py: FerretDB 10.0k ->"
+        " 11.1k documents/s with two).",
+    )
     spark_master_url: str | None = Field(
         default=None,
         description="Defaults to the embedded standalone master on 127.0.0.1:<spark_master_port>.",
@@ -70,7 +76,14 @@ class Settings(BaseSettings):
         "-XX:TieredStopAtLevel=1",
         description="JVM options of each stage's driver. The client-mode driver plans queries and moves Arrow"
         " batches to Python; its C2 JIT compiler alone burnt ~8 of a trivial application's 26-32 CPU-seconds"
-        " here (bench: C1 only, 19-21 CPU-s, 12-13 s wall instead of 15-19). Executors keep the full JIT.",
+        " here (bench: C1 only, 19-21 CPU-s, 12-13 s wall instead of 15-19).",
+    )
+    spark_day_executor_java_options: str = Field(
+        "-XX:TieredStopAtLevel=1",
+        description="JVM options of the executors of the daily DAG's stages, which process one day in 20-50 s:"
+        " there C2 compilation costs more than it saves (C1 only, measured on a 5,566-household day: aggregate"
+        " 45 -> 32 CPU-s, anomalies 52 -> 39, tariffs 35 -> 25). Longer applications (history, retrain, the"
+        " ingest benchmark) keep the full JIT: C1 only made a 10M-row ingest take 152 s instead of 85.",
     )
     spark_class_archive_dir: Path | None = Field(
         default=None,
@@ -134,18 +147,20 @@ class Settings(BaseSettings):
         if self.spark_class_archive_dir is None:
             self.spark_class_archive_dir = self.state_dir / "spark" / "cds"
 
-    def spark_java_options(self) -> dict[str, str]:
-        """``spark.driver.extraJavaOptions`` / ``spark.executor.extraJavaOptions`` of a stage: the driver's JIT
-        setting plus, where scripts/stack.sh built them, the class archives (a JVM given a missing archive would
-        run without even the JDK's own, so the option is only added for files that exist)."""
-        driver, executor = [self.spark_driver_java_options], []
+    def spark_java_options(self, day_sized: bool = False) -> dict[str, str]:
+        """``spark.driver.extraJavaOptions`` / ``spark.executor.extraJavaOptions`` of a stage: the JIT settings
+        (the executors' only for ``day_sized`` stages) plus, where scripts/stack.sh built them, the class archives
+        (a JVM given a missing archive would run without even the JDK's own, so the option is only added for files
+        that exist)."""
+        driver = [self.spark_driver_java_options]
+        executor = [self.spark_day_executor_java_options if day_sized else ""]
         for role, opts in (("driver", driver), ("executor", executor)):
             archive = self.spark_class_archive_dir / f"{role}.jsa"
             if archive.is_file():
                 opts.append(f"-XX:SharedArchiveFile={archive}")
         return {
             "spark.driver.extraJavaOptions": " ".join(o for o in driver if o),
-            "spark.executor.extraJavaOptions": " ".join(executor),
+            "spark.executor.extraJavaOptions": " ".join(o for o in executor if o),
         }
 
     def dataset_path(self, name: str) -> Path:

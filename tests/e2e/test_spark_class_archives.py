@@ -24,7 +24,7 @@ def test_driver_and_executor_map_the_stacks_class_archives(stack, tmp_path):
         "print('rows', spark.range(1000).repartition(2).count())\n"
         "spark.stop()\n"
     )
-    conf = submit_conf(stack)
+    conf = submit_conf(stack, day_sized=True)  # the daily stages: also C1-only executors
     args = ["spark-submit", "--master", stack.spark_master_url, "--total-executor-cores", "1"]
     for key, value in conf.items():
         forced = f"{value} -Xshare:on" if key.endswith("extraJavaOptions") else value
