@@ -205,12 +205,32 @@ def test_warm_up_after_start_sends_every_dashboard_request_to_the_workers(supers
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert result["failed"] == 0
+    assert result["failed"] == 0, result["refusals"]
+    assert len(result["refusals"]) == result["retried"]
     assert result["requests"] == 2 * (3 * EXPECTED["dashboards"] + sent)
     wrong = subprocess.run(
         cmd, env=env | {"SUPERSET_ADMIN_PASSWORD": "not-the-password"}, capture_output=True, text=True, timeout=120
     )
     assert wrong.returncode == 1 and "login" in wrong.stderr
+
+
+def test_warm_up_reports_a_request_superset_keeps_refusing(superset_server, tmp_path):
+    """A request Superset never serves (a POST to the GET-only saved-chart data endpoint) is refused twice: counted
+    as failed, both refusals kept with their status."""
+    from plugins.serving.superset_cache import warm_workers
+
+    recorded = json.loads((superset_server["home"] / "chart_requests.json").read_text())[:1]
+    body = json.loads(recorded[0]["body"])
+    body["form_data"] = body.get("form_data", {}) | {"slice_id": 999999}
+    recorded[0] |= {"path": "/api/v1/chart/999999/data/", "body": json.dumps(body)}
+    requests_file = tmp_path / "requests.json"
+    requests_file.write_text(json.dumps(recorded))
+    password = superset_server["env"]["SUPERSET_ADMIN_PASSWORD"]
+    result = warm_workers(superset_server["url"], requests_file, username="admin", password=password, passes=1)
+    assert result["requests"] == 4 and result["failed"] == 1 and result["retried"] == 0
+    assert [(r["method"], r["path"], r["status"]) for r in result["refusals"]] == [
+        ("POST", "/api/v1/chart/999999/data/", 405)
+    ] * 2
 
 
 def test_empty_serving_store_shows_empty_states(api, seeded_db, superset_server, screenshot_dir):
