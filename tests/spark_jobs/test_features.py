@@ -12,7 +12,7 @@ from spark_jobs.common.schemas import READINGS_HALFHOURLY
 from spark_jobs.forecasting.synthetic import readings_frame
 
 
-def _features_from_readings(spark, reference_dir, pdf: pd.DataFrame):
+def _features_from_readings(spark, reference_dir, pdf: pd.DataFrame, from_date=None, to_date=None):
     readings = aggregate.dedupe_readings(spark.createDataFrame(pdf, READINGS_HALFHOURLY))
     info = aggregate.read_household_info(spark, reference_dir / "household_information.csv")
     daily = aggregate.build_household_daily(readings, info)
@@ -21,6 +21,8 @@ def _features_from_readings(spark, reference_dir, pdf: pd.DataFrame):
         daily,
         features.read_weather(spark, reference_dir / "weather_hourly_darksky.csv"),
         features.read_tariff(spark, reference_dir / "dtou_tariff_2013.csv"),
+        from_date,
+        to_date,
     )
 
 
@@ -69,3 +71,17 @@ def test_changing_day_d_readings_does_not_change_day_d_features(spark, reference
     # The change is visible from D+1 on, so the comparison above can fail.
     next_day = target + dt.timedelta(days=1)
     assert not base.xs(next_day, level=1)["lag_1d_kwh"].equals(alt.xs(next_day, level=1)["lag_1d_kwh"])
+
+
+def test_a_days_features_alone_equal_those_of_the_whole_history(spark, reference_dir):
+    """The daily run computes the lags and rolling windows only over the 28 days a target day looks back on;
+    each feature of those days must be what the history computation gives (lag_28d and the expanding stats
+    reach furthest back)."""
+    from pyspark.testing import assertDataFrameEqual
+
+    pdf = readings_frame(n_households=3, start=dt.date(2013, 1, 1), days=70, seed=3)
+    first, last = dt.date(2013, 3, 1), dt.date(2013, 3, 3)
+    full = _features_from_readings(spark, reference_dir, pdf).where(F.col("local_date").between(first, last))
+    alone = _features_from_readings(spark, reference_dir, pdf, first, last)
+    assert alone.count() == 3 * 3 and alone.where(F.col("lag_28d_kwh").isNull()).count() == 0
+    assertDataFrameEqual(alone, full, rtol=1e-9)
