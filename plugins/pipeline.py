@@ -7,7 +7,6 @@ gives the same result; the gates validate those partitions; the load replaces th
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -252,8 +251,13 @@ def stage_graph(
     anomaly_detectors: str = "robust,kmeans",
     day_sized: bool = False,
 ):
-    """ingest → gate → aggregate → gate → features → gate → forecast / anomalies / tariffs / neighbours → gates →
-    load → finish.
+    """ingest → gate → aggregate → gate → (features → gate → forecast) / anomalies / tariffs / neighbours →
+    gates → load → finish.
+
+    Each stage waits for the gates of what it reads and no more: anomalies, tariffs and neighbours read the
+    aggregate outputs, so they share the two cluster slots with the features and forecast instead of queueing
+    behind them (in the daily DAG the features then take one core like the others, as a day is start-up and
+    driver work more than executor work).
 
     ``forecast_jobs`` are (task_id, args) of ``spark_jobs/forecast.py`` run in order (the daily DAG predicts; the
     history DAG backtests, then trains); ``forecast_dataset`` is what they write over ``forecast_days`` (the
@@ -268,7 +272,14 @@ def stage_graph(
     """
     window = ["--from-date", first_day, "--to-date", last_day]
     branch_cores = get_settings().spark_branch_cores
-    spark_job = functools.partial(submit_stage, day_sized=day_sized)
+
+    def spark_job(task_id: str, *args, **kwargs):
+        """A stage in the ``spark_cluster`` pool, which hands a free slot to the waiting stage of highest
+        :data:`STAGE_PRIORITY`."""
+        weight = STAGE_PRIORITY.get(task_id.split("_")[0], 1)  # forecast_backtest, forecast_train: forecast
+        return submit_stage(
+            task_id, *args, day_sized=day_sized, priority_weight=weight, weight_rule="absolute", **kwargs
+        )
 
     def selected(stage: str) -> dict[str, Any]:
         """Operator arguments of a stage's first task: the stage-selection hook when stages are selectable."""
@@ -294,6 +305,7 @@ def stage_graph(
         "features",
         "features",
         window,
+        cores=branch_cores if day_sized else None,
         outlets=[dataset_asset("household_daily_features")],
         **selected("features"),
     )
@@ -343,9 +355,10 @@ def stage_graph(
     chain(ingest, g_readings, aggregate, g_aggregate, features, g_features)
     chain(g_features, forecasts[0])
     chain(*forecasts, g_forecasts)
-    chain(g_features, anomalies, g_anomalies)
-    chain(g_features, tariffs, g_tariffs)
-    g_features >> neighbours
+    # only the forecast reads the features: the others start once the aggregate outputs passed their gate
+    chain(g_aggregate, anomalies, g_anomalies)
+    chain(g_aggregate, tariffs, g_tariffs)
+    g_aggregate >> neighbours
     if fit_segments:
         segments = spark_job(
             "segments",
@@ -363,6 +376,23 @@ def stage_graph(
     load >> finish_run.override(task_id="finish_run")([g.operator.task_id for g in gates])
     return ingest, load
 
+
+STAGE_PRIORITY = {
+    # the chain each run waits on: ingest -> aggregate -> features -> forecast (the longest path)
+    "ingest": 10,
+    "aggregate": 10,
+    "features": 10,
+    "forecast": 10,
+    # the stages beside it, longest first, so the shortest are the ones left to fill the last gaps
+    "segments": 4,
+    "neighbours": 3,
+    "anomalies": 2,
+    "tariffs": 1,
+}
+"""Pool priority of each Spark stage (absolute weights): a freed slot goes to the waiting stage of highest weight.
+The forecast only becomes ready a gate after the features, by when a stage beside the chain has usually taken the
+features' slot; the weights give the forecast the next free slot (without them both went to the stages beside it
+and the forecast waited 25 s of a daily run), and start the longest of those first."""
 
 SERVING_DATASETS = [
     "household_daily",

@@ -131,3 +131,27 @@ def test_daily_stages_are_submitted_as_short_applications(dagbag):
         assert len(stages) >= 6, dag_id
         for t in stages:
             assert (c1 in t.conf.get("spark.executor.extraJavaOptions", "")) is expected, (dag_id, t.task_id)
+
+
+@pytest.mark.parametrize("dag_id", ["smartmeter_daily", "smartmeter_history"])
+def test_each_stage_waits_for_the_gates_of_what_it_reads(dagbag, dag_id):
+    """Only the forecast reads the features; anomalies, tariffs and neighbours read the aggregate outputs, so they
+    start once those passed their gate, side by side with the features, and never before."""
+    dag = dagbag.get_dag(dag_id)
+    forecast = "forecast" if dag_id == "smartmeter_daily" else "forecast_backtest"
+    assert "gate_household_daily_features" in dag.get_task(forecast).upstream_task_ids
+    for task_id in ("anomalies", "tariffs", "neighbours"):
+        upstream = dag.get_task(task_id).get_flat_relative_ids(upstream=True)
+        assert "gate_aggregate" in upstream and "features" not in upstream, (task_id, upstream)
+
+
+@pytest.mark.parametrize("dag_id", ["smartmeter_daily", "smartmeter_history"])
+def test_a_free_cluster_slot_goes_to_the_chain_first_then_the_longest_side_stage(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    forecast = "forecast" if dag_id == "smartmeter_daily" else "forecast_backtest"
+    """Absolute weights (the default sums the downstream tasks' weights, which ranks by how much follows a stage,
+    not by how long it takes)."""
+    tasks = {t: dag.get_task(t) for t in ("features", forecast, "neighbours", "anomalies", "tariffs")}
+    assert {str(t.weight_rule) for t in tasks.values()} == {"absolute"}, {k: t.weight_rule for k, t in tasks.items()}
+    weight = {name: t.priority_weight for name, t in tasks.items()}
+    assert weight["features"] == weight[forecast] > weight["neighbours"] > weight["anomalies"] > weight["tariffs"]
