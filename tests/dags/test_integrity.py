@@ -155,3 +155,13 @@ def test_a_free_cluster_slot_goes_to_the_chain_first_then_the_longest_side_stage
     assert {str(t.weight_rule) for t in tasks.values()} == {"absolute"}, {k: t.weight_rule for k, t in tasks.items()}
     weight = {name: t.priority_weight for name, t in tasks.items()}
     assert weight["features"] == weight[forecast] > weight["neighbours"] > weight["anomalies"] > weight["tariffs"]
+
+
+def test_every_gate_names_datasets_that_have_a_suite(dagbag):
+    """A gate takes a list of datasets; a bare name would be validated letter by letter."""
+    suites = {p.stem for p in (Path(__file__).resolve().parents[2] / "expectations").glob("*.py")}
+    gates = [(dag_id, t) for dag_id, dag in dagbag.dags.items() for t in dag.tasks if t.task_id.startswith("gate_")]
+    assert len(gates) >= 10
+    for dag_id, task in gates:
+        datasets = task.op_args[0]
+        assert isinstance(datasets, list) and datasets and set(datasets) <= suites, (dag_id, task.task_id, datasets)
