@@ -55,9 +55,7 @@ with DAG(
         inlets=[dataset_asset("household_daily")],
         outlets=[dataset_asset("segments"), dataset_asset("segment_profiles")],
     )
-    g_segments = gate.override(task_id="gate_segments")(
-        ["segments"], DAY_BEFORE_INTERVAL_END, DAY_BEFORE_INTERVAL_END
-    )
+    g_segments = gate.override(task_id="gate_segments")(["segments"], DAY_BEFORE_INTERVAL_END, DAY_BEFORE_INTERVAL_END)
     load = load_serving(
         ["forecast_metrics", "segments", "segment_profiles"], DAY_BEFORE_INTERVAL_END, DAY_BEFORE_INTERVAL_END
     )

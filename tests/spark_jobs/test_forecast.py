@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from spark_jobs import forecast
 from spark_jobs.common.schemas import FORECASTS
@@ -222,7 +223,8 @@ def test_read_lake_gives_what_spark_reads_for_the_day_range(spark, tmp_path):
     first, last = dt.date(2013, 3, 2), dt.date(2013, 3, 3)
     cols = ["household_id", "local_date", "energy_kwh", "readings_present", "acorn_group"]
     got = forecast.read_lake(path, HOUSEHOLD_DAILY, first, last, cols)
-    want = forecast._to_pandas(forecast._between(spark.read.schema(HOUSEHOLD_DAILY).parquet(str(path)), first, last))
+    spark_read = spark.read.schema(HOUSEHOLD_DAILY).parquet(str(path))
+    want = forecast._to_pandas(spark_read.where(F.col("local_date").between(first, last)))
     key = ["household_id", "local_date"]
     got, want = got.sort_values(key, ignore_index=True), want[cols].sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(got, want)
@@ -245,3 +247,45 @@ def test_quantile_fits_in_worker_processes_equal_fits_in_process(monkeypatch):
     get_settings.cache_clear()
     np.testing.assert_array_equal(fitted["1"], fitted["2"])
     assert (fitted["1"][:, 0] < fitted["1"][:, 2]).mean() > 0.95  # P10 below P90: three different quantiles
+
+
+def test_tou_band_array_maps_the_schedules_utc_times_to_local_slots(tmp_path):
+    csv = tmp_path / "tariff.csv"
+    csv.write_text(
+        "TariffDateTime,Tariff\n"
+        "2013-01-01 23:30:00,Low\n"  # GMT: local 23:30, slot 47
+        "2013-03-31 00:30:00,Low\n"  # before the clocks go forward at 01:00 UTC: local 00:30, slot 1
+        "2013-03-31 01:00:00,High\n"  # BST from here: local 02:00, slot 4
+        "2013-06-01 16:00:00, High \n"  # padded as in the original files; local 17:00, slot 34
+        "2013-06-02 10:00:00,Normal\n"
+        "2014-01-01 00:00:00,High\n"  # outside the days asked for
+    )
+    days = np.arange(np.datetime64("2013-01-01"), np.datetime64("2013-06-03"))
+    band = forecast.tou_band_array(csv, days, "Europe/London")
+    at = {(str(days[d]), s): band[d, s] for d, s in zip(*np.nonzero(band), strict=True)}
+    assert at == {("2013-01-01", 47): -1, ("2013-03-31", 1): -1, ("2013-03-31", 4): 1, ("2013-06-01", 34): 1}
+    csv.write_text("TariffDateTime,Tariff\n2013-01-01T00:00,High\n")
+    with pytest.raises(ValueError, match=r"tariff\.csv: TariffDateTime"):
+        forecast.tou_band_array(csv, days, "Europe/London")
+
+
+def test_group_cube_reads_the_tariff_groups_of_group_halfhourly(spark, tmp_path):
+    """Only tariff groups, one series each; the fall-back day's repeated slot averaged; a missing mean is NaN."""
+    from spark_jobs.common.partitions import overwrite_partitions
+    from spark_jobs.common.schemas import GROUP_HALFHOURLY
+
+    fall_back, t = dt.date(2013, 10, 27), dt.datetime(2013, 10, 27)
+    rows = [
+        ("tariff", "Std", t, 2, 1.0, 10.0, 10, fall_back),
+        ("tariff", "Std", t + dt.timedelta(hours=1), 2, 3.0, 30.0, 10, fall_back),  # the repeated hour
+        ("tariff", "ToU", t, 0, None, None, 0, fall_back),
+        ("tariff", "ToU", t, 47, 0.5, 5.0, 10, fall_back - dt.timedelta(days=1)),
+        ("acorn", "Affluent", t, 2, 9.0, 90.0, 10, fall_back),
+        ("tariff", "Std", t, 2, 7.0, 70.0, 10, fall_back + dt.timedelta(days=1)),  # after the range
+    ]
+    overwrite_partitions(spark.createDataFrame(rows, GROUP_HALFHOURLY), tmp_path / "group_halfhourly")
+    cube = forecast.read_group_cube(tmp_path, fall_back - dt.timedelta(days=1), fall_back)
+    assert list(cube.series) == ["tariff:Std", "tariff:ToU"] and list(cube.is_tou) == [False, True]
+    assert cube.values.shape == (2, 2, 48)
+    assert cube.values[0, 1, 2] == 2.0 and np.isnan(cube.values[1, 1, 0]) and cube.values[1, 0, 47] == 0.5
+    assert np.isfinite(cube.values).sum() == 2
