@@ -80,12 +80,11 @@ build_class_archives() {
   fi
   mkdir -p "$dir"; rm -f "$dir"/*.jsa "$dir/stamp"
   if spark-submit --master "$SM_SPARK_MASTER_URL" --total-executor-cores 1 \
-      --conf "spark.driver.extraJavaOptions=$SM_SPARK_DRIVER_JAVA_OPTIONS -XX:ArchiveClassesAtExit=$dir/driver.jsa.tmp" \
-      --conf "spark.executor.extraJavaOptions=-XX:ArchiveClassesAtExit=$dir/executor.jsa.tmp" \
-      "$ROOT/scripts/spark_class_archive.py" >>"$LOGS/spark-class-archive.log" 2>&1; then
-    for _ in $(seq 1 20); do [ -f "$dir/executor.jsa.tmp" ] && break; sleep 0.5; done  # the executor exits last
-  fi
-  if [ -f "$dir/driver.jsa.tmp" ] && [ -f "$dir/executor.jsa.tmp" ]; then
+      --conf "spark.driver.extraJavaOptions=$SM_SPARK_DRIVER_JAVA_OPTIONS -XX:+RecordDynamicDumpInfo" \
+      --conf "spark.executor.extraJavaOptions=-XX:+RecordDynamicDumpInfo" \
+      "$ROOT/scripts/spark_class_archive.py" "$dir/driver.jsa.tmp" "$dir/executor.jsa.tmp" \
+      >>"$LOGS/spark-class-archive.log" 2>&1 \
+      && [ -f "$dir/driver.jsa.tmp" ] && [ -f "$dir/executor.jsa.tmp" ]; then
     mv "$dir/driver.jsa.tmp" "$dir/driver.jsa" && mv "$dir/executor.jsa.tmp" "$dir/executor.jsa"
     echo "$stamp" > "$dir/stamp"
     say "spark class archives built in $dir"
