@@ -116,10 +116,13 @@ def load_serving(
 
     ctx = get_current_context()
     run_id = ctx["run_id"]
-    ensure_collections()
+    reshaped = ensure_collections()["reshaped"]
     counts: dict[str, Any] = {"households": load_households(run_id=run_id)}
     months = months_between(first_day, last_day)
     lake, workers = get_settings().lake_dir, get_settings().mongo_load_workers
+    for name in reshaped:  # emptied because its documents changed shape: reload all of it from the lake
+        if (lake / name).exists():
+            counts[f"{name}_reshaped"] = load_dataset(name, run_id=run_id, workers=workers)
     for name in datasets:
         if not (lake / name).exists():  # e.g. segments before the first retrain, or a stage not selected
             counts[name] = {"skipped": f"no dataset at {lake / name}"}
@@ -157,6 +160,10 @@ def finish_run(gate_ids: list[str]) -> dict[str, Any]:
             rows[dataset] = summary.get("rows_validated")
     loaded = ti.xcom_pull(task_ids="load_serving") or {}
     docs = {name: c.get("read") for name, c in loaded.items() if isinstance(c, dict) and "read" in c}
+    # dataset rows behind the documents (more than the documents where a collection is bucketed: forecasts)
+    served_rows = {
+        name: c.get("rows", c.get("read")) for name, c in loaded.items() if isinstance(c, dict) and "read" in c
+    }
     dag_run = ctx["dag_run"]
     started = getattr(dag_run, "start_date", None)
     ended = datetime.now(UTC)
@@ -166,6 +173,7 @@ def finish_run(gate_ids: list[str]) -> dict[str, Any]:
         "duration_s": round((ended - started).total_seconds(), 1) if started else None,
         "rows_validated": rows,
         "documents_loaded": docs,
+        "rows_loaded": served_rows,
     }
     _upsert_run(ti.dag_id, ti.run_id, fields)
     return fields | {"ended_at": ended.isoformat()}

@@ -201,7 +201,7 @@ class _Base:
         if name not in self.frames:
             fields = BASE_FIELDS[name]
             docs = list(self.db[name].find({}, dict.fromkeys(fields, 1) | {"_id": 0})) if self.db is not None else []
-            self.frames[name] = pd.DataFrame(docs)
+            self.frames[name] = _unbucketed(name, pd.DataFrame(docs))
         return _with_fields(self.frames[name].copy(), BASE_FIELDS[name])
 
 
@@ -236,6 +236,15 @@ class LakeBase(_Base):
         table = served_rows(read_dataset(path, s, None), s)
         table = table.select([c for c in BASE_FIELDS[name] if c in table.column_names])
         return serving_table(table, s).to_pandas()
+
+
+def _unbucketed(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Documents of a bucketed serving collection (forecasts) back at the grain of their rows."""
+    from plugins.serving.loader import unbucket
+    from plugins.serving.registry import REGISTRY
+
+    s = REGISTRY.get(name)
+    return unbucket(frame, s) if s is not None and s.bucket else frame
 
 
 def _with_fields(frame: pd.DataFrame, fields: Iterable[str]) -> pd.DataFrame:

@@ -164,14 +164,28 @@ def ensure_collections(
     """Create the collections, their indexes and (where the server supports it) their validators; idempotent.
 
     An existing collection gets its validator through ``collMod``; an index whose name exists with other keys is
-    dropped and rebuilt. What was applied or skipped is returned and recorded in ``serving_collections``."""
+    dropped and rebuilt. What was applied or skipped is returned and recorded in ``serving_collections``.
+
+    A collection whose documents changed shape (its document key differs from the one recorded, e.g. forecasts
+    going from one document per half-hour to one per day) is emptied with its slice markers and listed under
+    ``reshaped``: the caller reloads it from the lake (``load_serving`` does), since old and new documents cannot
+    share the unique index."""
     database = get_database(mongo_uri, db)
     feats = server_features(database)
     existing = set(database.list_collection_names())
-    report: dict[str, Any] = {"server": feats["server"], "collections": {}}
+    recorded = {d["_id"]: d for d in database[SERVING_COLLECTIONS].find({}, {"key": 1, "document_key": 1})}
+    report: dict[str, Any] = {"server": feats["server"], "collections": {}, "reshaped": []}
     for name in names or REGISTRY:
         s = spec(name)
         entry: dict[str, Any] = {}
+        before = recorded.get(name)
+        if name in existing and before and before.get("document_key", before.get("key")) != list(s.doc_key):
+            log.warning("%s: documents change key %s -> %s; emptied for a reload", name, before, list(s.doc_key))
+            database.drop_collection(name)
+            database[SERVING_LOADS].delete_many({"collection": name})
+            database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(_marker_id(name, ''))}"}})
+            existing.discard(name)
+            report["reshaped"].append(name)
         if name not in existing:
             try:
                 if feats["json_schema"]:
@@ -195,6 +209,7 @@ def ensure_collections(
                 "_id": name,
                 "grain": s.grain,
                 "key": list(s.key),
+                "document_key": list(s.doc_key),
                 "partition": s.partition,
                 "validator": entry["validator"],
                 "indexes": entry["indexes"],
@@ -321,6 +336,38 @@ def check_unique_keys(table: pa.Table, s: CollectionSpec, sample: int = 5) -> No
             f"{s.name}: {dups.num_rows} natural keys ({', '.join(keys)}) occur more than once in the rows; "
             f"nothing loaded. Sample keys with counts: {samples}"
         )
+
+
+ROW_HASH = "_row_hash"  # per-document hash column a bucketed table carries into load_table's comparison
+
+
+def bucket_rows(table: pa.Table, s: CollectionSpec) -> pa.Table:
+    """Group serving rows into the documents of a bucketed collection: one row per ``bucket.by`` key, every other
+    column a list in ``bucket.order`` order, plus ``ROW_HASH``: the wrapping sum of the rows' hashes, so a bucket
+    compares equal to its committed version exactly when its rows do (in any order)."""
+    import numpy as np
+
+    by = [k for k in s.bucket.by if k in table.column_names]
+    values = [c for c in table.column_names if c not in by]
+    table = table.append_column(ROW_HASH, _row_hashes(table))
+    table = table.sort_by([(k, "ascending") for k in by] + [(s.bucket.order, "ascending")])
+    keys = _key_strings(table, by).to_numpy(zero_copy_only=False) if table.num_rows else np.array([], object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([], np.int64)
+    offsets = pa.array(np.r_[starts, len(keys)].astype(np.int32))
+    out = table.select(by).take(pa.array(starts, pa.int64()))
+    for c in values:
+        out = out.append_column(c, pa.ListArray.from_arrays(offsets, table.column(c).combine_chunks()))
+    hashes = table.column(ROW_HASH).to_numpy().astype(np.uint64)
+    summed = np.add.reduceat(hashes, starts) if len(starts) else np.array([], np.uint64)
+    return out.append_column(ROW_HASH, pa.array(summed.astype(np.uint64), pa.uint64()))
+
+
+def unbucket(frame, s: CollectionSpec):
+    """Documents of a bucketed collection (a pandas DataFrame) back as one row per array element."""
+    arrays = [c for c in s.arrays() if c in frame.columns]
+    if not len(frame) or not arrays:
+        return frame
+    return frame.explode(arrays, ignore_index=True)
 
 
 def _key_strings(table: pa.Table, keys: list[str]) -> pa.Array:
@@ -489,9 +536,17 @@ def load_table(
     database = get_database(mongo_uri, db)
     coll = database[dataset]
     table = serving_table(table, s)
-    keys_cols = _key_columns(table, s)
     check_unique_keys(table, s)
+    rows = table.num_rows
+    if s.bucket:
+        table = bucket_rows(table, s)
+    keys_cols = [k for k in s.doc_key if k in table.column_names] if s.bucket else _key_columns(table, s)
     table, groups = _slice_groups(table, s.partition)
+    if s.bucket:
+        hashes = table.column(ROW_HASH).combine_chunks()
+        table = table.drop_columns([ROW_HASH])
+    else:
+        hashes = _row_hashes(table)
     markers = {m["slice"]: m for m in database[SERVING_LOADS].find({"collection": dataset})}
     # find_one, not estimated_document_count(): FerretDB v1 counts by scanning the whole collection (48 s at 800k
     # forecasts, three days of a 5,566-household run), find_one stops at the first document (3 ms)
@@ -513,7 +568,6 @@ def load_table(
     uid = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     loaded_at = datetime.now(UTC).replace(microsecond=0)
     key_strings = _key_strings(table, keys_cols) if table.num_rows else pa.array([], pa.string())
-    hashes = _row_hashes(table)
 
     # plan: compare each slice with its committed version (manifest read by _id: no collection scan)
     totals = {"upserted": 0, "modified": 0, "unchanged": 0, "deleted_stale": 0, "replaced_docs": 0}
@@ -661,6 +715,7 @@ def load_table(
         "slices": len(plan),
         "slices_unchanged": skipped,
         "read": table.num_rows,
+        "rows": rows,  # rows of the dataset; = read unless the collection is bucketed
         "inserted": inserted,
         **totals,
         "duration_s": round(duration, 3),

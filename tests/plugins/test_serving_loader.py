@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,7 +23,7 @@ from pymongo.errors import DuplicateKeyError as MongoDuplicateKeyError
 from pymongo.errors import PyMongoError
 
 from plugins.serving import loader
-from plugins.serving.registry import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS
+from plugins.serving.registry import REGISTRY, SERVING_COLLECTIONS, SERVING_LOADS, spec
 from spark_jobs.forecasting.tasks import MODEL_NAME
 
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -125,14 +126,15 @@ def test_timestamps_and_months(clean, tmp_path):
     ]
     baselines = [f | {"model": "baseline_last_week", "model_version": "rule"} for f in forecasts]
     write_partitioned(tmp_path, "forecasts", forecasts + baselines)
-    assert (
-        loader.load_dataset("forecasts", local_dates=["2013-03-31"], run_id="r", lake_dir=tmp_path, db=db)["inserted"]
-        == 4
-    ), "live forecasts serve the model only; the baselines stay in the lake"
+    res = loader.load_dataset("forecasts", local_dates=["2013-03-31"], run_id="r", lake_dir=tmp_path, db=db)
+    assert (res["rows"], res["inserted"]) == (4, 1), (
+        "live forecasts serve the model only; the baselines stay in the lake"
+    )
     assert db.forecasts.distinct("model") == [MODEL_NAME]
     doc = db.forecasts.find_one({"target_time_utc": t0 + timedelta(minutes=30)})
-    assert doc["target_time_utc"] == t0 + timedelta(minutes=30) and doc["local_date"] == "2013-03-31"
-    assert doc["actual_kwh"] is None
+    assert doc["target_time_utc"] == [t0 + timedelta(minutes=30 * i) for i in range(4)]
+    assert doc["local_date"] == "2013-03-31"
+    assert doc["actual_kwh"] == [None] * 4
 
     tariff = [
         {"household_id": h, "saving_pence": 1.5, "dtou_outcome": "winner", "month": date(2013, m, 1)}
@@ -143,6 +145,62 @@ def test_timestamps_and_months(clean, tmp_path):
     res = loader.load_dataset("tariff_comparison_monthly", months=["2013-02"], run_id="r", lake_dir=tmp_path, db=db)
     assert res["read"] == 2  # only the month asked for is read
     assert {d["month"] for d in db.tariff_comparison_monthly.find()} == {"2013-02"}
+
+
+def halfhourly_forecasts(day: date, series: list[str], bump: dict[tuple[str, int], float] | None = None) -> list[dict]:
+    """A day of half-hourly model forecasts per series, written in reverse time order (the lake's order is not the
+    served one)."""
+    t0 = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return [
+        {
+            "task": "household_halfhourly",
+            "series_id": sid,
+            "model": MODEL_NAME,
+            "model_version": "train_2013-03-24",
+            "target_time_utc": t0 + timedelta(minutes=30 * i),
+            "p10_kwh": 0.1 * i,
+            "p50_kwh": 0.2 * i + (bump or {}).get((sid, i), 0.0),
+            "p90_kwh": 0.3 * i,
+            "actual_kwh": None,
+            "local_date": day,
+        }
+        for sid in series
+        for i in reversed(range(48))
+    ]
+
+
+def test_forecasts_are_served_one_document_per_series_and_day(clean, tmp_path):
+    """Bucket pattern: 48 half-hours become one document with arrays in time order; a rerun writes nothing, one
+    changed half-hour rewrites its day, and the unwound documents give back exactly the rows."""
+    db, days, series = clean, [date(2013, 3, 5), date(2013, 3, 6)], ["MAC000002", "MAC000003", "MAC000004"]
+    rows = [r for d in days for r in halfhourly_forecasts(d, series)]
+    write_partitioned(tmp_path, "forecasts", rows)
+    first = loader.load_dataset("forecasts", run_id="r1", lake_dir=tmp_path, db=db)
+    assert (first["rows"], first["read"], first["inserted"]) == (288, 6, 6)
+    assert db.forecasts.count_documents({}) == 6
+    doc = db.forecasts.find_one({"series_id": "MAC000003", "local_date": "2013-03-06"})
+    t0 = datetime(2013, 3, 6, tzinfo=UTC)
+    assert doc["target_time_utc"] == [t0 + timedelta(minutes=30 * i) for i in range(48)]
+    assert doc["p50_kwh"] == pytest.approx([0.2 * i for i in range(48)])
+    assert doc["actual_kwh"] == [None] * 48
+
+    before = checksum(db, "forecasts")
+    again = loader.load_dataset("forecasts", run_id="r2", lake_dir=tmp_path, db=db)
+    assert (again["inserted"], again["unchanged"], checksum(db, "forecasts")) == (0, 6, before)
+
+    write_partitioned(tmp_path, "forecasts", halfhourly_forecasts(days[1], series, bump={("MAC000004", 17): 1.0}))
+    changed = loader.load_dataset("forecasts", local_dates=["2013-03-06"], run_id="r3", lake_dir=tmp_path, db=db)
+    assert (changed["modified"], changed["unchanged"], changed["inserted"]) == (1, 2, 3)
+    doc = db.forecasts.find_one({"series_id": "MAC000004", "local_date": "2013-03-06"})
+    assert doc["p50_kwh"][17] == pytest.approx(0.2 * 17 + 1.0)
+    assert db.forecasts.count_documents({}) == 6
+
+    served = pd.DataFrame(list(db.forecasts.find({}, {"_id": 0, "_load_id": 0, "_loaded_at": 0})))
+    flat = loader.unbucket(served, spec("forecasts"))
+    assert len(flat) == 288
+    assert set(zip(flat.series_id, flat.target_time_utc, strict=True)) == {
+        (r["series_id"], r["target_time_utc"]) for d in days for r in halfhourly_forecasts(d, series)
+    }
 
 
 def test_idempotent_rerun_same_counts_and_checksum(clean, tmp_path):
@@ -237,6 +295,30 @@ def test_indexes_and_collections_ensured(db):
     feats = loader.server_features(db)
     expected = "skipped" if feats["server"].startswith("ferretdb") else "applied"
     assert again["collections"]["household_daily"]["validator"].startswith(expected)
+
+
+def test_collection_of_an_older_document_shape_is_emptied_and_reloaded(clean, tmp_path):
+    """A store written when forecasts were one document per half-hour: ensure_collections empties it (the old
+    documents would violate the new unique key), and a load then serves the lake's rows in the new shape."""
+    db = clean
+    rows = halfhourly_forecasts(date(2013, 3, 5), ["MAC000002"])
+    flat_key = ["task", "series_id", "model", "model_version", "target_time_utc"]
+    db.forecasts.drop_index("natural_key_unique")
+    db.forecasts.create_index([(k, 1) for k in [*flat_key, "_load_id"]], name="natural_key_unique", unique=True)
+    db.forecasts.insert_many([r | {"local_date": "2013-03-05", "_load_id": "old/2013-03-05"} for r in rows])
+    db[SERVING_LOADS].insert_one({"_id": "forecasts|2013-03-05", "collection": "forecasts", "slice": "2013-03-05"})
+    db[SERVING_COLLECTIONS].update_one({"_id": "forecasts"}, {"$set": {"document_key": flat_key}})
+
+    report = loader.ensure_collections(db)
+    assert report["reshaped"] == ["forecasts"]
+    assert db.forecasts.count_documents({}) == 0 and db[SERVING_LOADS].count_documents({"collection": "forecasts"}) == 0
+    keys = [k for k, _ in db.forecasts.index_information()["natural_key_unique"]["key"]]
+    assert keys == [*spec("forecasts").doc_key, "_load_id"]
+    assert loader.ensure_collections(db)["reshaped"] == [], "recorded: not emptied again"
+
+    write_partitioned(tmp_path, "forecasts", rows)
+    assert loader.load_dataset("forecasts", run_id="r", lake_dir=tmp_path, db=db)["inserted"] == 1
+    assert len(db.forecasts.find_one()["p50_kwh"]) == 48
 
 
 def test_unique_index_enforced(clean):

@@ -281,10 +281,29 @@ def base_frames(
     }
 
 
+def _bucketed_docs(name: str, frame: pd.DataFrame) -> list[dict] | None:
+    """The documents of a bucketed collection (forecasts), grouped as the loader serves them."""
+    import pyarrow as pa
+
+    from plugins.serving.loader import ROW_HASH, bucket_rows, serving_table
+    from plugins.serving.registry import REGISTRY
+
+    s = REGISTRY.get(name)
+    if s is None or s.bucket is None:
+        return None
+    table = serving_table(pa.Table.from_pandas(frame, preserve_index=False), s)
+    return bucket_rows(table, s).drop_columns([ROW_HASH]).to_pylist()
+
+
 def insert_base(db, frames: dict[str, pd.DataFrame]) -> None:
-    """Replace each base collection of ``db`` with its frame (datetimes stay BSON dates)."""
+    """Replace each base collection of ``db`` with its frame (datetimes stay BSON dates), in the serving shape."""
     for name, frame in frames.items():
         db.drop_collection(name)
+        docs = _bucketed_docs(name, frame)
+        if docs is not None:
+            if docs:
+                db[name].insert_many(docs, ordered=False)
+            continue
         docs = frame.to_dict("records")
         for doc in docs:
             for key, value in doc.items():

@@ -16,6 +16,7 @@ from plugins.serving.dashboard_views import (
     compute_dashboard_views,
     household_bucket,
 )
+from spark_jobs.forecasting.tasks import MODEL_NAME
 from tests.superset.seed import base_frames
 
 NOW = datetime(2013, 3, 5, 12, tzinfo=UTC)
@@ -204,8 +205,13 @@ def test_views_from_the_lake_equal_views_from_mongodb(tmp_path):
     db = client["smartmeter_test_views_from_lake"]
     try:
         frames = base_frames(n_households=12, n_days=10)
+        fc = frames["forecasts"]
+        frames["forecasts"] = fc.assign(model=fc["model"].replace({"lightgbm_quantile": MODEL_NAME}))
         assert frames["forecasts"]["model"].nunique() > 1, "baselines too, which the collection does not serve"
-        insert_base(db, {name: _served(name, frame) for name, frame in frames.items()})  # what the load writes
+        served = {name: _served(name, frame) for name, frame in frames.items()}
+        assert len(served["forecasts"]), "the model's forecasts are served (as one document per series and day)"
+        insert_base(db, served)  # what the load writes
+        assert db.forecasts.count_documents({}) < len(served["forecasts"])
         from_lake = _write_lake(tmp_path, frames)
         assert {"household_daily", "group_halfhourly", "forecasts", "tariff_comparison_monthly"} <= set(from_lake)
         lake_base = LakeBase(db, tmp_path)
