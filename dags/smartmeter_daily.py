@@ -5,8 +5,9 @@ Processes one **Europe/London day** of half-hourly readings from the landing fol
 (`<landing>/<YYYY-MM-DD>/`, written by the generator's live feed or dropped there by a utility). A sensor
 waits (in reschedule mode, holding no worker slot) until the day's files arrive, then:
 
-ingest → GX gate → aggregate → GX gate → features → GX gate → forecast (day-ahead) / anomalies / tariffs →
-GX gates → load into MongoDB.
+ingest → GX gate → aggregate → GX gate → features → GX gate → forecast (day-ahead), and beside the features
+anomalies / tariffs / neighbours (task `analyses`: one Spark application, since a day's analyses are mostly
+JVM warm-up) → GX gates → load into MongoDB.
 
 Every stage overwrites exactly the day's partitions, so a rerun or a backfill of any day gives the same result
 (`airflow backfill create --dag-id smartmeter_daily --from-date ... --to-date ...`). Runs share the

@@ -229,18 +229,20 @@ def wait_for_landing(folder: str) -> PokeReturnValue:
     return PokeReturnValue(is_done=bool(files), xcom_value={"folder": folder, "files": len(files)})
 
 
-def skip_unless_selected(stage: str):
-    """A ``pre_execute`` hook that skips the stage's task unless the run's ``stages`` param names it (history DAG
-    form, daily backfills). The stage's gate then skips too (its upstream did not succeed), and the next stage,
-    whose trigger rule is ``none_failed``, runs on what is already in the lake. Checked inside the stage's own
-    task rather than by a guard task before it: a guard was one more task start per stage on the critical path."""
+def skip_unless_selected(*stages: str):
+    """A ``pre_execute`` hook that skips the task unless the run's ``stages`` param names one of ``stages``
+    (history DAG form, daily backfills). The stage's gate then skips too (its upstream did not succeed), and the
+    next stage, whose trigger rule is ``none_failed``, runs on what is already in the lake. Checked inside the
+    stage's own task rather than by a guard task before it: a guard was one more task start per stage on the
+    critical path."""
 
     def check(context) -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         selected = context["params"].get("stages", STAGES)
-        if stage not in selected:
-            raise AirflowSkipException(f"stage {stage!r} is not in this run's stages {selected}")
+        if not set(stages) & set(selected):
+            names = stages[0] if len(stages) == 1 else stages
+            raise AirflowSkipException(f"stage {names!r} is not in this run's stages {selected}")
 
     return check
 
@@ -276,7 +278,9 @@ def stage_graph(
     range before the neighbour comparison (the daily DAG uses the weekly refit). With ``selectable`` each stage's
     first task skips itself unless the run's ``stages`` param names it (:func:`skip_unless_selected`) and runs
     whatever happened before it (``none_failed``), so skipping one stage skips only that stage and its gate.
-    ``day_sized`` (the daily DAG) submits the stages as short applications (:func:`plugins.spark.submit_conf`).
+    ``day_sized`` (the daily DAG) submits the stages as short applications (:func:`plugins.spark.submit_conf`)
+    and runs anomalies, tariffs and neighbours as one application (``spark_jobs/analyses.py``, task
+    ``analyses``): on a day's data most of each one's time was its JVMs' warm-up, paid once that way.
     """
     window = ["--from-date", first_day, "--to-date", last_day]
     branch_cores = get_settings().spark_branch_cores
@@ -289,9 +293,9 @@ def stage_graph(
             task_id, *args, day_sized=day_sized, priority_weight=weight, weight_rule="absolute", **kwargs
         )
 
-    def selected(stage: str) -> dict[str, Any]:
+    def selected(*stages: str) -> dict[str, Any]:
         """Operator arguments of a stage's first task: the stage-selection hook when stages are selectable."""
-        return {"pre_execute": skip_unless_selected(stage), "trigger_rule": "none_failed"} if selectable else {}
+        return {"pre_execute": skip_unless_selected(*stages), "trigger_rule": "none_failed"} if selectable else {}
 
     def gate_of(dataset: str, days: tuple[str, str] = (first_day, last_day)):
         return gate.override(task_id=f"gate_{dataset}")([dataset], *days)
@@ -330,31 +334,46 @@ def stage_graph(
         for i, (task_id, args) in enumerate(forecast_jobs)
     ]
     g_forecasts = gate_of(forecast_dataset, days=forecast_days)
-    anomalies = spark_job(
-        "anomalies",
-        "anomalies",
-        [*window, "--detectors", anomaly_detectors],
-        cores=branch_cores,
-        outlets=[dataset_asset("anomalies")],
-        **selected("anomalies"),
-    )
-    g_anomalies = gate_of("anomalies")
-    tariffs = spark_job(
-        "tariffs",
-        "tariffs",
-        window,
-        cores=branch_cores,
-        outlets=[dataset_asset("tariff_comparison_monthly")],
-        **selected("tariffs"),
-    )
-    g_tariffs = gate_of("tariff_comparison_monthly")
-    neighbours = spark_job(
-        "neighbours",
-        "neighbours",
-        window,
-        cores=branch_cores,
-        outlets=[dataset_asset("neighbour_comparison_monthly")],
-        **selected("neighbours"),
+    analysis_args = {
+        "anomalies": [*window, "--detectors", anomaly_detectors],
+        "tariffs": window,
+        "neighbours": window,
+    }
+    analysis_outputs = {
+        "anomalies": "anomalies",
+        "tariffs": "tariff_comparison_monthly",
+        "neighbours": "neighbour_comparison_monthly",
+    }
+    if day_sized:
+        only = ["--only", "{{ params.stages | join(',') }}"] if selectable else []
+        jobs = [tok for job, args in analysis_args.items() for tok in ("+", job, *args)][1:]
+        analyses = spark_job(
+            "analyses",
+            "analyses",
+            [*only, *jobs],
+            cores=branch_cores,
+            outlets=[dataset_asset(d) for d in analysis_outputs.values()],
+            **selected(*analysis_args),
+        )
+        anomalies = tariffs = neighbours = analyses
+        # a stage left out of the run's selection ran nothing inside the application: its gate skips itself
+        gate_hooks = {job: {"pre_execute": skip_unless_selected(job)} if selectable else {} for job in analysis_args}
+    else:
+        anomalies, tariffs, neighbours = (
+            spark_job(
+                job,
+                job,
+                args,
+                cores=branch_cores,
+                outlets=[dataset_asset(analysis_outputs[job])],
+                **selected(job),
+            )
+            for job, args in analysis_args.items()
+        )
+        gate_hooks = dict.fromkeys(analysis_args, {})
+    g_anomalies = gate.override(task_id="gate_anomalies", **gate_hooks["anomalies"])(["anomalies"], first_day, last_day)
+    g_tariffs = gate.override(task_id="gate_tariff_comparison_monthly", **gate_hooks["tariffs"])(
+        ["tariff_comparison_monthly"], first_day, last_day
     )
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
     load = load_serving.override(**selected("load"))(serving, first_day, last_day, forecast_dataset, *forecast_days)
@@ -365,7 +384,7 @@ def stage_graph(
     chain(*forecasts, g_forecasts)
     # only the forecast reads the features: the others start once the aggregate outputs passed their gate
     chain(g_aggregate, anomalies, g_anomalies)
-    chain(g_aggregate, tariffs, g_tariffs)
+    chain(g_aggregate, tariffs, g_tariffs)  # the same task as anomalies in the daily DAG: edges are idempotent
     g_aggregate >> neighbours
     if fit_segments:
         segments = spark_job(
@@ -393,6 +412,7 @@ STAGE_PRIORITY = {
     "forecast": 10,
     # the stages beside it, longest first, so the shortest are the ones left to fill the last gaps
     "segments": 4,
+    "analyses": 3,  # the daily DAG's anomalies + tariffs + neighbours in one application
     "neighbours": 3,
     "anomalies": 2,
     "tariffs": 1,

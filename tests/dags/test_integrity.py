@@ -96,26 +96,59 @@ def test_dashboards_follow_every_run_that_loads_mongodb(dagbag):
         assert "refresh_dashboards" not in dag.task_ids, "views are rebuilt outside the pipeline run"
 
 
+# the stages a task with a selection hook serves, where its id is not the stage's name
+HOOKED_STAGES = {
+    "load_serving": ("load",),
+    "forecast_backtest": ("forecast",),
+    "analyses": ("anomalies", "tariffs", "neighbours"),  # the daily DAG's three analyses in one application
+    "gate_anomalies": ("anomalies",),
+    "gate_tariff_comparison_monthly": ("tariffs",),
+}
+ANALYSES = {"smartmeter_daily": ["analyses"], "smartmeter_history": ["neighbours", "anomalies", "tariffs"]}
+
+
 @pytest.mark.parametrize("dag_id", ["smartmeter_daily", "smartmeter_history"])
 def test_each_stage_skips_itself_unless_the_run_selects_it(dagbag, dag_id):
     """The ``stages`` param is honoured by each stage's first task (no guard task per stage): it skips when the
-    stage is not listed, runs after a skipped upstream (``none_failed``), and its gate follows it."""
+    stage is not listed, runs after a skipped upstream (``none_failed``), and its gate follows it. In the daily
+    DAG the analyses application runs when any of its stages is selected, and each of its gates only when its
+    own stage is."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from plugins.pipeline import STAGES
 
     dag = dagbag.get_dag(dag_id)
     entries = {t.task_id: t for t in dag.tasks if t._pre_execute_hook is not None}
-    assert {"ingest", "aggregate", "features", "anomalies", "tariffs", "neighbours", "load_serving"} <= set(entries)
+    assert {"ingest", "aggregate", "features", *ANALYSES[dag_id], "load_serving"} <= set(entries)
     for task_id, task in entries.items():
-        stage = {"load_serving": "load", "forecast_backtest": "forecast"}.get(task_id, task_id)
-        assert stage in STAGES and task.trigger_rule == "none_failed", task_id
-        task._pre_execute_hook({"params": {"stages": [stage]}})  # selected: no exception
-        with pytest.raises(AirflowSkipException, match=stage):
-            task._pre_execute_hook({"params": {"stages": [s for s in STAGES if s != stage]}})
+        stages = HOOKED_STAGES.get(task_id, (task_id,))
+        assert set(stages) <= set(STAGES), task_id
+        is_gate = task_id.startswith("gate_")
+        assert task.trigger_rule == ("all_success" if is_gate else "none_failed"), task_id
+        for stage in stages:
+            task._pre_execute_hook({"params": {"stages": [stage]}})  # selected: no exception
+        with pytest.raises(AirflowSkipException, match=stages[0]):
+            task._pre_execute_hook({"params": {"stages": [s for s in STAGES if s not in stages]}})
         gates = [d for d in task.downstream_task_ids if d.startswith("gate_")]
         for gate_id in gates:
             assert dag.get_task(gate_id).trigger_rule == "all_success", f"{gate_id} must skip with {task_id}"
+    if dag_id == "smartmeter_daily":
+        assert {"gate_anomalies", "gate_tariff_comparison_monthly"} <= set(entries)
+
+
+def test_daily_analyses_run_as_one_application_of_the_selected_jobs(dagbag):
+    """The daily DAG submits spark_jobs/analyses.py with each job's own arguments and the run's selection."""
+    from spark_jobs.analyses import parse_args
+
+    task = dagbag.get_dag("smartmeter_daily").get_task("analyses")
+    assert task.application.endswith("spark_jobs/analyses.py")
+    args = list(task.application_args)
+    assert args[:2] == ["--only", "{{ params.stages | join(',') }}"]
+    only, jobs = parse_args(["--only", "anomalies,neighbours", *args[2:]])
+    assert [name for name, _ in jobs] == ["anomalies", "tariffs", "neighbours"] and only == {"anomalies", "neighbours"}
+    assert all("--from-date" in job_args and "--to-date" in job_args for _, job_args in jobs)
+    assert dict(jobs)["anomalies"][-2:] == ["--detectors", "robust"]
+    assert {a.name for a in task.outlets} >= {"anomalies", "tariff_comparison_monthly", "neighbour_comparison_monthly"}
 
 
 def test_daily_stages_are_submitted_as_short_applications(dagbag):
@@ -128,7 +161,7 @@ def test_daily_stages_are_submitted_as_short_applications(dagbag):
     c1 = get_settings().spark_day_executor_java_options
     for dag_id, expected in (("smartmeter_daily", True), ("smartmeter_history", False)):
         stages = [t for t in dagbag.get_dag(dag_id).tasks if isinstance(t, SparkSubmitOperator)]
-        assert len(stages) >= 6, dag_id
+        assert len(stages) >= 5, dag_id  # daily: ingest, aggregate, features, forecast, analyses
         for t in stages:
             assert (c1 in t.conf.get("spark.executor.extraJavaOptions", "")) is expected, (dag_id, t.task_id)
 
@@ -140,7 +173,7 @@ def test_each_stage_waits_for_the_gates_of_what_it_reads(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     forecast = "forecast" if dag_id == "smartmeter_daily" else "forecast_backtest"
     assert "gate_household_daily_features" in dag.get_task(forecast).upstream_task_ids
-    for task_id in ("anomalies", "tariffs", "neighbours"):
+    for task_id in ANALYSES[dag_id]:
         upstream = dag.get_task(task_id).get_flat_relative_ids(upstream=True)
         assert "gate_aggregate" in upstream and "features" not in upstream, (task_id, upstream)
 
@@ -151,10 +184,11 @@ def test_a_free_cluster_slot_goes_to_the_chain_first_then_the_longest_side_stage
     forecast = "forecast" if dag_id == "smartmeter_daily" else "forecast_backtest"
     """Absolute weights (the default sums the downstream tasks' weights, which ranks by how much follows a stage,
     not by how long it takes)."""
-    tasks = {t: dag.get_task(t) for t in ("features", forecast, "neighbours", "anomalies", "tariffs")}
+    tasks = {t: dag.get_task(t) for t in ("features", forecast, *ANALYSES[dag_id])}
     assert {str(t.weight_rule) for t in tasks.values()} == {"absolute"}, {k: t.weight_rule for k, t in tasks.items()}
     weight = {name: t.priority_weight for name, t in tasks.items()}
-    assert weight["features"] == weight[forecast] > weight["neighbours"] > weight["anomalies"] > weight["tariffs"]
+    side = [weight[t] for t in ANALYSES[dag_id]]  # history: neighbours, anomalies, tariffs: longest first
+    assert weight["features"] == weight[forecast] > side[0] and side == sorted(side, reverse=True), weight
 
 
 def test_every_gate_names_datasets_that_have_a_suite(dagbag):
