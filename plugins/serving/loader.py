@@ -343,8 +343,9 @@ ROW_HASH = "_row_hash"  # per-document hash column a bucketed table carries into
 
 def bucket_rows(table: pa.Table, s: CollectionSpec) -> pa.Table:
     """Group serving rows into the documents of a bucketed collection: one row per ``bucket.by`` key, every other
-    column a list in ``bucket.order`` order, plus ``ROW_HASH``: the wrapping sum of the rows' hashes, so a bucket
-    compares equal to its committed version exactly when its rows do (in any order)."""
+    column a list in ``bucket.order`` order, plus ``ROW_HASH``: the wrapping sum of the rows' 64-bit hashes, which
+    changes when any row of the bucket does, so a rerun compares buckets with the committed version as it compares
+    rows elsewhere."""
     import numpy as np
 
     by = [k for k in s.bucket.by if k in table.column_names]
