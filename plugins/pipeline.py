@@ -159,11 +159,10 @@ def finish_run(gate_ids: list[str]) -> dict[str, Any]:
         for dataset, summary in (ti.xcom_pull(task_ids=gate_id) or {}).items():
             rows[dataset] = summary.get("rows_validated")
     loaded = ti.xcom_pull(task_ids="load_serving") or {}
-    docs = {name: c.get("read") for name, c in loaded.items() if isinstance(c, dict) and "read" in c}
+    loads = {name: c for name, c in loaded.items() if isinstance(c, dict) and "read" in c}
+    docs = {name: c["read"] for name, c in loads.items()}
     # dataset rows behind the documents (more than the documents where a collection is bucketed: forecasts)
-    served_rows = {
-        name: c.get("rows", c.get("read")) for name, c in loaded.items() if isinstance(c, dict) and "read" in c
-    }
+    served_rows = {name: c.get("rows", c["read"]) for name, c in loads.items()}
     dag_run = ctx["dag_run"]
     started = getattr(dag_run, "start_date", None)
     ended = datetime.now(UTC)
@@ -297,8 +296,8 @@ def stage_graph(
         """Operator arguments of a stage's first task: the stage-selection hook when stages are selectable."""
         return {"pre_execute": skip_unless_selected(*stages), "trigger_rule": "none_failed"} if selectable else {}
 
-    def gate_of(dataset: str, days: tuple[str, str] = (first_day, last_day)):
-        return gate.override(task_id=f"gate_{dataset}")([dataset], *days)
+    def gate_of(dataset: str, days: tuple[str, str] = (first_day, last_day), **overrides):
+        return gate.override(task_id=f"gate_{dataset}", **overrides)([dataset], *days)
 
     ingest = spark_job(
         "ingest",
@@ -371,10 +370,8 @@ def stage_graph(
             for job, args in analysis_args.items()
         )
         gate_hooks = dict.fromkeys(analysis_args, {})
-    g_anomalies = gate.override(task_id="gate_anomalies", **gate_hooks["anomalies"])(["anomalies"], first_day, last_day)
-    g_tariffs = gate.override(task_id="gate_tariff_comparison_monthly", **gate_hooks["tariffs"])(
-        ["tariff_comparison_monthly"], first_day, last_day
-    )
+    g_anomalies = gate_of("anomalies", **gate_hooks["anomalies"])
+    g_tariffs = gate_of("tariff_comparison_monthly", **gate_hooks["tariffs"])
     serving = [forecast_dataset if name == "forecasts" else name for name in SERVING_DATASETS]
     load = load_serving.override(**selected("load"))(serving, first_day, last_day, forecast_dataset, *forecast_days)
     gates = [g_readings, g_aggregate, g_features, g_forecasts, g_anomalies, g_tariffs]

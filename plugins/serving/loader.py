@@ -182,8 +182,7 @@ def ensure_collections(
         if name in existing and before and before.get("document_key", before.get("key")) != list(s.doc_key):
             log.warning("%s: documents change key %s -> %s; emptied for a reload", name, before, list(s.doc_key))
             database.drop_collection(name)
-            database[SERVING_LOADS].delete_many({"collection": name})
-            database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(_marker_id(name, ''))}"}})
+            _forget_slices(database, name)
             existing.discard(name)
             report["reshaped"].append(name)
         if name not in existing:
@@ -358,9 +357,9 @@ def bucket_rows(table: pa.Table, s: CollectionSpec) -> pa.Table:
     out = table.select(by).take(pa.array(starts, pa.int64()))
     for c in values:
         out = out.append_column(c, pa.ListArray.from_arrays(offsets, table.column(c).combine_chunks()))
-    hashes = table.column(ROW_HASH).to_numpy().astype(np.uint64)
-    summed = np.add.reduceat(hashes, starts) if len(starts) else np.array([], np.uint64)
-    return out.append_column(ROW_HASH, pa.array(summed.astype(np.uint64), pa.uint64()))
+    hashes = table.column(ROW_HASH).to_numpy()
+    summed = np.add.reduceat(hashes, starts) if len(starts) else np.array([], np.uint64)  # uint64: wraps
+    return out.append_column(ROW_HASH, pa.array(summed, pa.uint64()))
 
 
 def unbucket(frame, s: CollectionSpec):
@@ -401,6 +400,12 @@ def _oid(token: bytes, ordinal: int) -> ObjectId:
 
 def _marker_id(collection: str, slice_value: str) -> str:
     return f"{collection}|{slice_value}"
+
+
+def _forget_slices(database: Database, collection: str) -> None:
+    """Drop every slice marker and manifest of ``collection`` (its documents are gone: they describe nothing)."""
+    database[SERVING_LOADS].delete_many({"collection": collection})
+    database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(_marker_id(collection, ''))}"}})
 
 
 def _slice_groups(table: pa.Table, partition: str | None) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
@@ -554,8 +559,7 @@ def load_table(
     if markers and any(m.get("docs") for m in markers.values()) and coll.find_one({}, {"_id": 1}) is None:
         # the collection was dropped or emptied by hand: its markers describe nothing, load every slice afresh
         log.warning("%s: collection is empty but %d slice markers exist; reloading from scratch", dataset, len(markers))
-        database[SERVING_LOADS].delete_many({"collection": dataset})
-        database[SERVING_MANIFESTS].delete_many({"_id": {"$regex": f"^{re.escape(_marker_id(dataset, ''))}"}})
+        _forget_slices(database, dataset)
         markers = {}
     if s.partition is None:
         targets = [WHOLE]
