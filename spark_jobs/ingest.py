@@ -5,11 +5,14 @@
         [--households N [--sample-seed S]]
     python -m spark_jobs.ingest --input /work/shared/data/lcl_sample
 
-One read of the input: lines are parsed with built-in functions, classified (quarantine reason or valid),
-de-duplicated and cached; the cache feeds the clean write, the accounting aggregate and the quarantine write.
-Clean rows land in a staging folder, then each touched ``local_date`` partition is swapped in, rebuilt by
-read-merge-rewrite when the lake already has that day (other files' rows are kept). See
-spark_jobs/ingestion/transform.py for the timestamp convention, reason codes and the duplicate rule.
+Two Spark stages over the cluster, each task doing its rows' work with Arrow in the executor's Python worker:
+1. one task per chunk of input (~64 MB of CSV, or a whole gzip file) reads and classifies its lines
+   (spark_jobs/ingestion/parse.py: timestamp convention, reason codes), writes its quarantined lines, and hashes
+   its valid rows by ``local_date`` into bucket files;
+2. one task per bucket resolves duplicates and writes one Parquet file per day into a staging folder
+   (spark_jobs/ingestion/dedup.py: sampling, duplicate and date-range rules).
+The tasks return their counts, which make the accounting. Each touched ``local_date`` partition is then swapped
+in, rebuilt by read-merge-rewrite when the lake already has that day (other files' rows are kept).
 Exit code 0 when the run completed (unreadable files are reported in the accounting); with ``--strict``, 3 when
 any file was unreadable or had an unknown header.
 """
@@ -17,6 +20,7 @@ any file was unreadable or had an unknown header.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import math
@@ -25,31 +29,27 @@ import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
-from functools import reduce
 from pathlib import Path
 
 if __package__ in (None, ""):  # spark-submit runs this file as a script: make ``spark_jobs`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyspark import StorageLevel  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 
-from spark_jobs.common.settings import get_settings
-from spark_jobs.common.spark import get_spark
-from spark_jobs.ingestion import lake as lakeops
-from spark_jobs.ingestion.accounting import file_accounting, write_accounting
-from spark_jobs.ingestion.probe import STATUS_BAD_HEADER, STATUS_OK, STATUS_UNREADABLE, probe_inputs
-from spark_jobs.ingestion.transform import (
-    block_stats,
-    classify,
-    clean_rows,
-    deduplicate,
-    line_offsets,
-    mark_not_sampled,
-    parse_lines,
-    read_household_info,
-    read_lines,
-    rejected_rows,
-    sample_households,
+from spark_jobs.common.settings import get_settings  # noqa: E402
+from spark_jobs.common.spark import get_spark  # noqa: E402
+from spark_jobs.ingestion import lake as lakeops  # noqa: E402
+from spark_jobs.ingestion.accounting import file_accounting, write_accounting  # noqa: E402
+from spark_jobs.ingestion.dedup import OUTCOMES, BucketWriter, outcome_counts, read_bucket, resolve, write_days  # noqa: E402
+from spark_jobs.ingestion.parse import REASONS, Chunk, Reference, parse_chunk, plan_chunks  # noqa: E402
+from spark_jobs.ingestion.probe import (  # noqa: E402
+    STATUS_BAD_HEADER,
+    STATUS_OK,
+    STATUS_UNREADABLE,
+    probe_inputs,
 )
 
 log = logging.getLogger("ingest")
@@ -69,8 +69,9 @@ class _Timer:
         self.t0 = now
 
 
-PARTITION_TARGET_BYTES = 128 << 20  # CSV bytes per shuffle partition: ~2.5M rows, a sort that fits a 3g heap
-GZIP_RATIO = 6  # rough expansion of LCL CSV under gzip, for sizing partitions only
+CHUNK_BYTES = 64 << 20  # CSV bytes per parse task: ~1.3M lines, a few seconds of work
+BUCKET_TARGET_BYTES = 128 << 20  # CSV bytes per duplicate-resolution task: ~2.5M rows, ~0.5 GB of Arrow at peak
+GZIP_RATIO = 6  # rough expansion of LCL CSV under gzip, for sizing buckets only
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,6 +109,119 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def read_household_info(path: Path, max_kwh: float, tz: str) -> Reference:
+    """household_id -> tariff_group from household_information.csv (~5.6k rows, read on the driver)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows: dict[str, str | None] = {}
+        for rec in csv.DictReader(fh):
+            hh = (rec.get("LCLid") or "").strip()
+            if hh and hh not in rows:
+                rows[hh] = (rec.get("stdorToU") or "").strip() or None
+    ids = sorted(rows)
+    return Reference(pa.array(ids, pa.string()), pa.array([rows[h] for h in ids], pa.string()), max_kwh, tz)
+
+
+def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets: int) -> list[dict]:
+    """Stage 1: one task per chunk; each returns its counts, line count and households with valid rows."""
+    bucket_dir, rejected_dir = staging / "buckets", staging / "rejected"
+
+    def task(chunk: Chunk) -> dict:
+        writer = BucketWriter(bucket_dir, chunk.chunk_id, buckets)
+        try:
+            rejected, counts, households = parse_chunk(chunk, ref, writer.write)
+        finally:
+            writer.close()
+        if rejected.num_rows:
+            rejected_dir.mkdir(parents=True, exist_ok=True)
+            tmp = rejected_dir / f"c{chunk.chunk_id:06d}.tmp"
+            pq.write_table(rejected, tmp)
+            tmp.rename(tmp.with_suffix(".parquet"))
+        return {"chunk_id": chunk.chunk_id, "counts": counts, "households": households}
+
+    out = spark.sparkContext.parallelize(chunks, len(chunks)).map(task).collect()
+    return sorted(out, key=lambda p: p["chunk_id"])
+
+
+def resolve_all(spark, chunks, staging: Path, buckets: int, sample, from_date, to_date, out: Path) -> list:
+    """Stage 2: one task per bucket resolves duplicates and writes its days; returns per-outcome chunk counts."""
+    bucket_dir = staging / "buckets"
+    chunk_files = [c.source_file for c in chunks]
+    sample_arr = None if sample is None else pa.array(sample, pa.string())
+
+    def task(bucket: int) -> dict:
+        rows = read_bucket(bucket_dir / f"b{bucket:05d}")
+        clean, outcome = resolve(rows, sample_arr, from_date, to_date)
+        write_days(clean, chunk_files, out, f"part-{bucket:05d}")
+        return outcome_counts(rows, outcome, len(chunks))
+
+    return spark.sparkContext.parallelize(range(buckets), buckets).map(task).collect()
+
+
+def chunk_stats(chunks: list[Chunk], parsed: list[dict], outcomes: list[dict]) -> list[dict]:
+    """(source_file, status, reason, n) rows for the accounting; checks that every valid row got an outcome."""
+    rows = []
+    for c, p in zip(chunks, parsed, strict=True):
+        counts = p["counts"]
+        settled = sum(o[name][c.chunk_id] for o in outcomes for name in OUTCOMES)
+        if settled != counts["valid"]:
+            raise RuntimeError(
+                f"ingest: {c.source_file} bytes {c.start}-{c.end}: {counts['valid']} valid rows parsed but "
+                f"{settled} resolved; a bucket file is missing"
+            )
+        rows += [
+            {"source_file": c.source_file, "status": s, "reason": None, "n": counts[s]} for s in ("header", "blank")
+        ]
+        rows += [{"source_file": c.source_file, "status": "rejected", "reason": r, "n": counts[r]} for r in REASONS]
+        rows += [
+            {
+                "source_file": c.source_file,
+                "status": name,
+                "reason": None,
+                "n": sum(o[name][c.chunk_id] for o in outcomes),
+            }
+            for name in OUTCOMES
+        ]
+    return [r for r in rows if r["n"]]
+
+
+def rejected_parts(chunks: list[Chunk], parsed: list[dict], folder: Path, run_id: str):
+    """Quarantined lines of each chunk in the readings_rejected layout, with their line number in the file.
+
+    A chunk numbers its lines from 1; the lines of the same file's earlier chunks are added here.
+    """
+    before: dict[str, int] = {}
+    for c, p in zip(chunks, parsed, strict=True):
+        offset = before.get(c.source_file, 0)
+        before[c.source_file] = offset + p["counts"]["lines"]
+        path = folder / f"c{c.chunk_id:06d}.parquet"
+        if not path.is_file():
+            continue
+        t = pq.read_table(path)
+        n = t.num_rows
+        yield pa.table(
+            {
+                "source_file": pa.array([c.source_file] * n, pa.string()),
+                "line_number": pc.add(t["line"], offset),
+                "reason": t["reason"],
+                "raw_line": t["raw_line"],
+                "household_id": t["household_id"],
+                "run_id": pa.array([run_id] * n, pa.string()),
+            }
+        )
+
+
+def sample_households(spark, households: list[str], n: int, seed: int) -> list[str]:
+    """The ``--households N`` sample: the N households with valid rows with the smallest xxhash64(seed, id).
+
+    The same input and seed give the same sample, and a larger N keeps every household of a smaller one.
+    """
+    if not households:
+        return []
+    df = spark.createDataFrame([(h,) for h in households], "household_id string")
+    rows = df.orderBy(F.xxhash64(F.lit(seed), F.col("household_id")), "household_id").limit(n).collect()
+    return [r["household_id"] for r in rows]
+
+
 def run(spark, args: argparse.Namespace) -> dict:
     """The whole job on an existing session; returns the run report (also written as JSON)."""
     settings = get_settings()
@@ -130,52 +244,25 @@ def run(spark, args: argparse.Namespace) -> dict:
     stats_rows: list = []
     sample: list[str] | None = None
     run_files = [f.source_file for f in files]
+    staged_new = staging / "new"
+    shutil.rmtree(staging, ignore_errors=True)  # a crashed run with the same id must not leave bucket files behind
     if readable:
-        groups: dict[tuple, list] = {}
-        for f in readable:
-            groups.setdefault(f.layout.key, []).append(f)
-        parsed = [
-            parse_lines(
-                read_lines(spark, [f.path for f in g]),
-                g[0].layout,
-                [f.header for f in g if f.status == STATUS_OK],
-                settings.local_timezone,
-            )
-            for g in groups.values()
-        ]
-        info = read_household_info(spark, str(args.household_info))
-        classified = classify(reduce(lambda a, b: a.unionByName(b), parsed), info, settings.max_halfhour_kwh)
-        if args.households is not None:  # one extra pass over the input, only in sampled runs
-            sample = sample_households(classified, args.households, args.sample_seed)
-            classified = mark_not_sampled(classified, sample)
-            timer.lap("sample_households")
+        chunks = plan_chunks(readable, CHUNK_BYTES)
         est = sum(f.size_bytes * (GZIP_RATIO if f.compressed else 1) for f in readable)
-        nparts = max(spark.sparkContext.defaultParallelism, math.ceil(est / PARTITION_TARGET_BYTES))
-        # DISK_ONLY: the cache is read twice more (small aggregate, rare rejected rows), so keeping it on the heap
-        # buys little and was most of the 9 GiB peak RSS; built from the same pass that writes the clean rows.
-        staged = deduplicate(classified, nparts, args.from_date, args.to_date).persist(StorageLevel.DISK_ONLY)
-        try:
-            staged_new = staging / "new"
-            # Static overwrite: staging is private to this run, so the dynamic mode's extra staging folder and
-            # per-partition renames (the session default) only cost time - about 40% of this step at 2M rows.
-            (
-                clean_rows(staged)
-                .write.mode("overwrite")
-                .option("partitionOverwriteMode", "static")
-                .partitionBy("local_date")
-                .parquet(str(staged_new))
-            )
-            timer.lap("read_parse_dedup_write_clean")
-            stats_rows = [r.asDict() for r in block_stats(staged).collect()]
-            timer.lap("stats")
-            offsets = line_offsets(stats_rows)
-            rejected = rejected_rows(spark, staged, offsets, args.run_id)
-            lakeops.replace_rejected(spark, lake / "readings_rejected", rejected, run_files, staging / "rejected")
-            timer.lap("write_rejected")
-        finally:
-            staged.unpersist()
-    else:
-        staged_new = staging / "new"
+        buckets = max(spark.sparkContext.defaultParallelism, math.ceil(est / BUCKET_TARGET_BYTES))
+        ref = read_household_info(args.household_info, settings.max_halfhour_kwh, settings.local_timezone)
+        parsed = parse_all(spark, chunks, ref, staging, buckets)
+        timer.lap("read_parse_classify")
+        if args.households is not None:
+            households = sorted({h for p in parsed for h in p["households"]})
+            sample = sample_households(spark, households, args.households, args.sample_seed)
+            timer.lap("sample_households")
+        outcomes = resolve_all(spark, chunks, staging, buckets, sample, args.from_date, args.to_date, staged_new)
+        timer.lap("dedup_write_clean")
+        stats_rows = chunk_stats(chunks, parsed, outcomes)
+        rejected = rejected_parts(chunks, parsed, staging / "rejected", args.run_id)
+        lakeops.replace_rejected(lake / "readings_rejected", rejected, run_files, staging / "rejected_table")
+        timer.lap("write_rejected")
 
     # Days to rebuild: days with new rows, plus days where the lake holds rows of this run's files (in range).
     new_dates = lakeops.partition_dates(staged_new)
@@ -211,7 +298,7 @@ def run(spark, args: argparse.Namespace) -> dict:
         "files_failed": [r["source_file"] for r in records if r["status"] in (STATUS_UNREADABLE, STATUS_BAD_HEADER)],
     }
     report["step_seconds"] = timer.steps
-    report["json_path"] = str(write_accounting(spark, lake, dataset / "_ingest_runs", report))
+    report["json_path"] = str(write_accounting(lake, dataset / "_ingest_runs", report))
     shutil.rmtree(staging, ignore_errors=True)
     return report
 

@@ -8,13 +8,14 @@ ignored by Parquet readers because of the leading underscore) and the small Parq
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from pyspark.sql import SparkSession
-from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from spark_jobs.ingestion.parse import REASONS
 from spark_jobs.ingestion.probe import ProbedFile
-from spark_jobs.ingestion.transform import REASONS
 
 COUNT_FIELDS = [
     "lines",
@@ -30,22 +31,21 @@ COUNT_FIELDS = [
     "rows_not_sampled",  # valid rows of households outside a --households sample; 0 in a full run
 ]
 
-INGEST_ACCOUNTING = StructType(
+INGEST_ACCOUNTING = pa.schema(
     [
-        StructField("source_file", StringType(), False),
-        StructField("source_path", StringType(), True),
-        StructField("layout", StringType(), True),
-        StructField("status", StringType(), False),
-        StructField("error", StringType(), True),
-        StructField("size_bytes", LongType(), True),
-        *[StructField(name, LongType(), False) for name in COUNT_FIELDS],
-        *[StructField(f"rejected_{r}", LongType(), False) for r in REASONS],
-        StructField("balanced", BooleanType(), False),
-        StructField("started_at", StringType(), True),
-        StructField("finished_at", StringType(), True),
-        StructField("run_id", StringType(), False),  # partition column, last as Spark writes it
+        pa.field("source_file", pa.string(), False),
+        ("source_path", pa.string()),
+        ("layout", pa.string()),
+        pa.field("status", pa.string(), False),
+        ("error", pa.string()),
+        ("size_bytes", pa.int64()),
+        *[pa.field(name, pa.int64(), False) for name in COUNT_FIELDS],
+        *[pa.field(f"rejected_{r}", pa.int64(), False) for r in REASONS],
+        pa.field("balanced", pa.bool_(), False),
+        ("started_at", pa.string()),
+        ("finished_at", pa.string()),
     ]
-)
+)  # + run_id, the partition folder
 
 
 def file_accounting(files: list[ProbedFile], stats_rows: list, run_id: str) -> list[dict]:
@@ -100,8 +100,18 @@ def file_accounting(files: list[ProbedFile], stats_rows: list, run_id: str) -> l
     return list(by_file.values())
 
 
-def write_accounting(spark: SparkSession, lake: Path, json_dir: Path, report: dict) -> Path:
-    """JSON report of the run and its per-file rows into ``ingest_accounting`` (overwrites this run_id only)."""
+# Characters Spark escapes in a partition folder name (ExternalCatalogUtils.escapePathName), so run ids such as
+# Airflow's "scheduled__2013-03-11T00:00:00+00:00" give the folder Spark itself would write.
+_ESCAPED = set("\"#%'*/:=?\\\x7f{[]^")
+
+
+def partition_folder(column: str, value: str) -> str:
+    return column + "=" + "".join(f"%{ord(c):02X}" if c in _ESCAPED or ord(c) < 0x20 else c for c in value)
+
+
+def write_accounting(lake: Path, json_dir: Path, report: dict) -> Path:
+    """JSON report of the run and its per-file rows into ``ingest_accounting/run_id=<id>/`` (replaces that run's
+    folder only); written with Arrow on the driver, a few rows."""
     json_dir.mkdir(parents=True, exist_ok=True)
     path = json_dir / f"{report['run_id']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
@@ -109,12 +119,11 @@ def write_accounting(spark: SparkSession, lake: Path, json_dir: Path, report: di
         {**rec, "started_at": report["started_at"], "finished_at": report["finished_at"]} for rec in report["files"]
     ]
     if rows:
-        df = spark.createDataFrame([tuple(r[f.name] for f in INGEST_ACCOUNTING) for r in rows], INGEST_ACCOUNTING)
-        (
-            df.repartition(1)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("run_id")
-            .parquet(str(lake / "ingest_accounting"))
-        )
+        part = lake / "ingest_accounting" / partition_folder("run_id", report["run_id"])
+        tmp = part.with_name(part.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=INGEST_ACCOUNTING), tmp / "part-00000.parquet")
+        shutil.rmtree(part, ignore_errors=True)
+        tmp.rename(part)
     return path

@@ -9,13 +9,18 @@ directories. The lake is a POSIX folder seen by driver and executors; one ingest
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.common.schemas import READINGS_HALFHOURLY, READINGS_REJECTED
+from spark_jobs.common.schemas import READINGS_HALFHOURLY
 
 KEY = ["household_id", "interval_start_utc"]
 
@@ -85,21 +90,39 @@ def swap_partitions(dataset: Path, sources: dict[date, Path | None], trash: Path
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def replace_rejected(
-    spark: SparkSession, dataset: Path, new_rejected: DataFrame, files: list[str], staging: Path
-) -> None:
+REJECTED_ARROW = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("line_number", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_line", pa.string()),
+        ("household_id", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+def replace_rejected(dataset: Path, new_parts: Iterable[pa.Table], files: list[str], staging: Path) -> int:
     """Quarantine of this run's files replaces their previous quarantine; other files' rows are kept.
 
-    The table is small (rejected lines only), so it is rewritten whole into staging and swapped in by rename.
+    Streamed with Arrow into one file in staging (the old rows of other files, then ``new_parts``), then swapped
+    in by renaming the folder: bounded memory however many lines a bad file had. Returns the rows written.
     """
-    out = new_rejected
-    if dataset.is_dir() and any(dataset.glob("*.parquet")):
-        old = spark.read.schema(READINGS_REJECTED).parquet(str(dataset)).filter(~F.col("source_file").isin(files))
-        out = old.unionByName(new_rejected)
-    out.select(*READINGS_REJECTED.fieldNames()).repartition(1).write.mode("overwrite").parquet(str(staging))
+    staging.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with pq.ParquetWriter(staging / "part-00000.parquet", REJECTED_ARROW) as out:
+        if dataset.is_dir() and any(dataset.glob("*.parquet")):
+            old = pds.dataset(dataset, schema=REJECTED_ARROW, format="parquet")
+            for batch in old.to_batches(filter=~pc.field("source_file").isin(files)):
+                out.write_batch(batch)
+                written += batch.num_rows
+        for part in new_parts:
+            out.write_table(part.select(REJECTED_ARROW.names).cast(REJECTED_ARROW))
+            written += part.num_rows
     trash = staging.with_name(staging.name + ".old")
     if dataset.exists():
         dataset.rename(trash)
     dataset.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(dataset)
     shutil.rmtree(trash, ignore_errors=True)
+    return written

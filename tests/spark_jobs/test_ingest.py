@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 import pytest
 
+from spark_jobs import ingest
 from spark_jobs.ingest import main, parse_args, run
 
 HEADER = "LCLid,stdorToU,DateTime,KWH/hh (per half hour) "
@@ -303,17 +304,13 @@ def test_rejected_rows_carry_run_id_and_partitions_are_by_local_date(corpus):
     assert all(p.name.startswith(("local_date=", "_")) for p in lake.iterdir())
 
 
-def test_real_sample_accounting(spark, reference_dir, tmp_path):
+def test_real_sample_accounting(spark, reference_dir, tmp_path, monkeypatch):
     """MAC000002: 24,158 rows = 24,140 clean + 1 quarantined (off-grid Null) + 17 exact duplicates.
 
-    Run with tiny splits so the file is read as many blocks: line numbers must still be exact."""
-    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(200 * 1024))
-    try:
-        args = parse_args(["--input", str(reference_dir / "lcl_sample"), "--lake", str(tmp_path), "--run-id", "r1"])
-        report = run(spark, args)
-    finally:
-        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+    Run with tiny chunks so the file is read by 5 tasks: line numbers must still be exact."""
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 200 * 1024)
+    args = parse_args(["--input", str(reference_dir / "lcl_sample"), "--lake", str(tmp_path), "--run-id", "r1"])
+    report = run(spark, args)
     (rec,) = report["files"]
     assert (rec["rows_read"], rec["rows_clean"], rec["rows_quarantined"]) == (24158, 24140, 1)
     assert (rec["duplicates_exact"], rec["duplicates_conflicting"], rec["rejected_off_grid_time"]) == (17, 0, 1)
