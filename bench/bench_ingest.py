@@ -35,6 +35,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from plugins.spark import submit_conf  # noqa: E402
 from spark_jobs.common.settings import get_settings  # noqa: E402
 
 FULL_LCL_ROWS = 167_000_000
@@ -78,7 +79,8 @@ def executor_processes(since: float) -> list[psutil.Process]:
 
 
 class RssSampler:
-    """Peak RSS of a process tree (driver side) and of standalone executor JVMs started during the run."""
+    """Peak RSS of a process tree (driver side) and of standalone executors (JVM + Python workers) started during
+    the run."""
 
     def __init__(self, root_pid: int, since: float) -> None:
         self.root = psutil.Process(root_pid)
@@ -109,11 +111,16 @@ class RssSampler:
             self.peak_driver = max(self.peak_driver, self._rss(tree))
             if i % 8 == 0:
                 executors = executor_processes(self.since - 1)
-            self.peak_executors = max(self.peak_executors, self._rss(executors))
+            # An executor's tree: the JVM and the Python workers it forks (where the ingest's Arrow work runs).
+            family = list(executors)
             for p in executors:
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    family += p.children(recursive=True)
+            self.peak_executors = max(self.peak_executors, self._rss(family))
+            for p in family:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                     t = p.cpu_times()
-                    self.executor_cpu[p.pid] = t.user + t.system
+                    self.executor_cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
             if i % 8 == 0:
                 self.loads.append(os.getloadavg()[0])
             i += 1
@@ -231,8 +238,8 @@ def measure(rows: int, work: Path, master: str, why: str, reuse: bool) -> dict:
         *memory,
         "--executor-memory",
         s.spark_executor_memory,
-        "--conf",
-        "spark.ui.showConsoleProgress=false",
+        # The history DAG's submit options (plugins/spark.py): class archives where scripts/stack.sh built them.
+        *[arg for key, value in submit_conf(s).items() for arg in ("--conf", f"{key}={value}")],
         str(REPO / "spark_jobs" / "ingest.py"),
         "--input",
         str(data),

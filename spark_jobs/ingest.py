@@ -121,11 +121,16 @@ def read_household_info(path: Path, max_kwh: float, tz: str) -> Reference:
     return Reference(pa.array(ids, pa.string()), pa.array([rows[h] for h in ids], pa.string()), max_kwh, tz)
 
 
+# ARROW_POOL_NOTE: the tasks use glibc's allocator, not pyarrow's default mimalloc: parsing a 1M-line chunk takes
+# 1.05 s with it against 1.3-1.5 s with mimalloc on this machine (blocks of tens of MB allocated and freed).
+
+
 def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets: int) -> list[dict]:
     """Stage 1: one task per chunk; each returns its counts, line count and households with valid rows."""
     bucket_dir, rejected_dir = staging / "buckets", staging / "rejected"
 
     def task(chunk: Chunk) -> dict:
+        pa.set_memory_pool(pa.system_memory_pool())  # see ARROW_POOL_NOTE
         writer = BucketWriter(bucket_dir, chunk.chunk_id, buckets)
         try:
             rejected, counts, households = parse_chunk(chunk, ref, writer.write)
@@ -149,6 +154,7 @@ def resolve_all(spark, chunks, staging: Path, buckets: int, sample, from_date, t
     sample_arr = None if sample is None else pa.array(sample, pa.string())
 
     def task(bucket: int) -> dict:
+        pa.set_memory_pool(pa.system_memory_pool())
         rows = read_bucket(bucket_dir / f"b{bucket:05d}")
         clean, outcome = resolve(rows, sample_arr, from_date, to_date)
         write_days(clean, chunk_files, out, f"part-{bucket:05d}")

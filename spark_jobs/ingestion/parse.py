@@ -45,6 +45,8 @@ REASONS = (
 )
 
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$"
+HALF_HOUR_NS = 30 * 60 * 10**9
+GRID_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:(00|30):00(\.0+)?$"
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 BOM = "\ufeff"
 BLOCK_BYTES = 32 << 20  # lines are parsed in blocks of about this size: bounded memory per task
@@ -148,7 +150,11 @@ def split_lines(data: bytes) -> tuple[pa.Array, np.ndarray | None]:
     Invalid UTF-8 is rare, so the whole block is validated at once; only a block that fails is decoded line by
     line, with U+FFFD for the bad bytes (the raw line kept in the quarantine is then valid text).
     """
+    if b"\r" in data:  # CRLF: dropping the CRs from the bytes is 3x cheaper than trimming each line
+        data = data.replace(b"\r\n", b"\n")
     if data.endswith(b"\n"):
+        data = data[:-1]
+    if data.endswith(b"\r"):
         data = data[:-1]
     # One binary value over the block's bytes without a copy (pa.array([data]) copies slowly: 0.8 s per 50 MB).
     whole = pa.Array.from_buffers(
@@ -169,9 +175,6 @@ def split_lines(data: bytes) -> tuple[pa.Array, np.ndarray | None]:
                 decoded.append(b.decode("utf-8", errors="replace"))
                 bad[i] = True
         text = pa.array(decoded, pa.string())
-    cr = pc.ends_with(text, "\r")
-    if pc.any(cr).as_py():
-        text = pc.if_else(cr, pc.utf8_slice_codeunits(text, 0, -1), text)
     return text, bad
 
 
@@ -183,26 +186,26 @@ def _mask(a) -> np.ndarray:
 def parse_times(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """UTC start times of trimmed time fields (null where unparseable) and the on-grid mask.
 
-    The pattern guarantees zero-padded fields, so Arrow's ISO-8601 cast reads the first 19 characters; when the
-    block holds an impossible date (Feb 30, hour 24) the cast refuses the block, and the slow path parses with
-    strptime and keeps only values that format back to the same text (strptime alone rolls Feb 30 to Mar 2).
+    A regular expression checks the shape; Arrow's ISO-8601 cast then reads the well-shaped values to the
+    nanosecond, and a value is on the grid (minute 00 or 30, second 00, fraction all zeros) when it is a whole
+    multiple of 30 minutes since the epoch. When the block holds a value the cast refuses (Feb 30, hour 24, more
+    than 9 fraction digits), the slow path parses the first 19 characters with strptime, keeps only values that
+    format back to the same text (strptime alone rolls Feb 30 to Mar 2), and checks the grid on the text.
     """
-    shaped = _mask(pc.match_substring_regex(t, TIME_PATTERN))
-    t19 = pc.utf8_slice_codeunits(t, 0, 19)
-    if pc.any(pc.equal(pc.utf8_slice_codeunits(t19, 10, 11), "T")).as_py():
-        t19 = pc.replace_substring(t19, "T", " ")
-    t19 = pc.if_else(pa.array(shaped), t19, pa.scalar(None, pa.string()))
+    shaped = pc.fill_null(pc.match_substring_regex(t, TIME_PATTERN), False)
+    t = pc.if_else(shaped, t, pa.scalar(None, pa.string()))
     try:
-        ts = t19.cast(pa.timestamp("us"))
+        ns = t.cast(pa.timestamp("ns"))
+        on_grid = np.mod(pc.fill_null(ns.cast(pa.int64()), 1).to_numpy(), HALF_HOUR_NS) == 0
+        ts = ns.cast(pa.timestamp("us"), safe=False)
     except pa.ArrowInvalid:
+        on_grid = _mask(pc.match_substring_regex(t, GRID_PATTERN))
+        t19 = pc.utf8_slice_codeunits(t, 0, 19)
+        if pc.any(pc.equal(pc.utf8_slice_codeunits(t19, 10, 11), "T")).as_py():
+            t19 = pc.replace_substring(t19, "T", " ")
         ts = pc.strptime(t19, "%Y-%m-%d %H:%M:%S", "us", error_is_null=True)
-        same = pc.equal(pc.strftime(ts.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S"), t19)  # "%S" of us has a fraction
+        same = pc.equal(pc.strftime(ts.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S"), t19)  # "%S" of us: fraction
         ts = pc.if_else(pc.fill_null(same, False), ts, pa.scalar(None, pa.timestamp("us")))
-    on_grid = (
-        _mask(pc.is_in(pc.utf8_slice_codeunits(t, 14, 16), pa.array(["00", "30"])))
-        & _mask(pc.equal(pc.utf8_slice_codeunits(t, 17, 19), "00"))
-        & _mask(pc.equal(pc.utf8_trim(pc.utf8_slice_codeunits(t, 19, 1 << 20), ".0"), ""))
-    )
     return ts.cast(pa.timestamp("us", tz="UTC")), on_grid
 
 
