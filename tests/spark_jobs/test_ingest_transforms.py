@@ -246,6 +246,8 @@ def test_household_sample_is_deterministic_nested_and_counted(spark):
 
 def test_accounting_folder_is_named_as_spark_names_it(spark, tmp_path):
     run_id = "manual__2013-03-11T00:00:00+00:00 #1?"
-    spark.createDataFrame([(1, run_id)], "n int, run_id string").write.partitionBy("run_id").parquet(str(tmp_path / "t"))
+    spark.createDataFrame([(1, run_id)], "n int, run_id string").write.partitionBy("run_id").parquet(
+        str(tmp_path / "t")
+    )
     (folder,) = [p.name for p in (tmp_path / "t").iterdir() if p.is_dir()]
     assert partition_folder("run_id", run_id) == folder
