@@ -272,7 +272,7 @@ def run(spark, args: argparse.Namespace) -> dict:
 
     # Days to rebuild: days with new rows, plus days where the lake holds rows of this run's files (in range).
     new_dates = lakeops.partition_dates(staged_new)
-    old_dates = lakeops.dates_holding_files(spark, dataset, run_files, args.from_date, args.to_date)
+    old_dates = lakeops.dates_holding_files(dataset, run_files, args.from_date, args.to_date)
     touched = new_dates | old_dates
     timer.lap("find_touched_days")
     merge_dates = touched & lakeops.partition_dates(dataset)

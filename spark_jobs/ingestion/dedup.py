@@ -85,15 +85,16 @@ def resolve(
     rows: pa.Table, sample: pa.Array | None, from_date: date | None, to_date: date | None
 ) -> tuple[pa.Table, np.ndarray]:
     """Outcome of every valid row (index into OUTCOMES) and the clean rows sorted by day, household and time."""
-    outcome = np.full(rows.num_rows, OUTCOMES.index("clean"), dtype=np.int8)
-    sampled = np.ones(rows.num_rows, dtype=bool)
+    clean_code = OUTCOMES.index("clean")
+    outcome = np.full(rows.num_rows, clean_code, dtype=np.int8)
+    idx = None  # positions of the sampled rows in ``rows``; None: all of them
     if sample is not None:
         sampled = pc.is_in(rows["household_id"], value_set=sample).to_numpy(zero_copy_only=False)
         outcome[~sampled] = OUTCOMES.index("not_sampled")
-    idx = np.flatnonzero(sampled)
-    rows_in = rows.take(pa.array(idx))
+        idx = np.flatnonzero(sampled)
+        rows = rows.take(pa.array(idx))
     order = pc.sort_indices(
-        rows_in,
+        rows,
         sort_keys=[
             ("local_date", "ascending"),
             ("household_id", "ascending"),
@@ -102,30 +103,33 @@ def resolve(
             ("line", "descending"),
         ],
     ).to_numpy()
-    s = rows_in.take(pa.array(order))
+    s = rows.take(pa.array(order))
     n = s.num_rows
-    hh = s["household_id"].combine_chunks()
-    ts = s["interval_start_utc"].combine_chunks().cast(pa.int64()).to_numpy()
-    dup = np.zeros(n, dtype=bool)
+    sorted_outcome = np.full(n, clean_code, dtype=np.int8)
     if n > 1:
+        hh = s["household_id"].combine_chunks()
+        ts = s["interval_start_utc"].combine_chunks().cast(pa.int64()).to_numpy()
         same_hh = pc.equal(hh.slice(1), hh.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        dup[1:] = same_hh & (ts[1:] == ts[:-1])
-    kwh = s["energy_kwh"].combine_chunks().to_numpy()
-    first = np.maximum.accumulate(np.where(dup, 0, np.arange(n)))  # position of each group's kept row
-    exact = dup & (kwh == kwh[first])
-    day = s["local_date"].combine_chunks().cast(pa.int32()).to_numpy()
-    in_range = np.ones(n, dtype=bool)
-    if from_date is not None:
-        in_range &= day >= (from_date - EPOCH).days
-    if to_date is not None:
-        in_range &= day <= (to_date - EPOCH).days
-    sorted_outcome = np.where(
-        dup,
-        np.where(exact, OUTCOMES.index("duplicate_exact"), OUTCOMES.index("duplicate_conflict")),
-        np.where(in_range, OUTCOMES.index("clean"), OUTCOMES.index("out_of_range")),
-    ).astype(np.int8)
-    outcome[idx[order]] = sorted_outcome
-    clean = s.filter(pa.array(sorted_outcome == OUTCOMES.index("clean")))
+        dups = np.flatnonzero(same_hh & (ts[1:] == ts[:-1])) + 1
+        if len(dups):  # rare: look up each duplicate's kept row (its group's first) instead of scanning all rows
+            is_dup = np.zeros(n, dtype=bool)
+            is_dup[dups] = True
+            starts = np.flatnonzero(~is_dup)
+            kept = starts[np.searchsorted(starts, dups, side="right") - 1]
+            kwh = s["energy_kwh"].combine_chunks().to_numpy()
+            exact = kwh[dups] == kwh[kept]
+            sorted_outcome[dups] = np.where(
+                exact, OUTCOMES.index("duplicate_exact"), OUTCOMES.index("duplicate_conflict")
+            )
+    if from_date is not None or to_date is not None:
+        day = s["local_date"].combine_chunks().cast(pa.int32()).to_numpy()
+        lo = (from_date - EPOCH).days if from_date is not None else np.iinfo(np.int32).min
+        hi = (to_date - EPOCH).days if to_date is not None else np.iinfo(np.int32).max
+        sorted_outcome[(sorted_outcome == clean_code) & ((day < lo) | (day > hi))] = OUTCOMES.index("out_of_range")
+    positions = order if idx is None else idx[order]
+    outcome[positions] = sorted_outcome
+    is_clean = sorted_outcome == clean_code
+    clean = s if is_clean.all() else s.filter(pa.array(is_clean))
     return clean, outcome
 
 

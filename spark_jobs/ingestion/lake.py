@@ -17,8 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from spark_jobs.common.schemas import READINGS_HALFHOURLY
 
@@ -40,41 +39,60 @@ def part_dir(folder: Path, d: date) -> Path:
     return folder / f"local_date={d.isoformat()}"
 
 
-def read_readings(spark: SparkSession, folder: Path, dates: set[date]) -> DataFrame:
-    paths = [str(part_dir(folder, d)) for d in sorted(dates) if part_dir(folder, d).is_dir()]
-    if not paths:
-        return spark.createDataFrame([], READINGS_HALFHOURLY)
-    return spark.read.schema(READINGS_HALFHOURLY).option("basePath", str(folder)).parquet(*paths)
+def _day_tables(folder: Path, dates: set[date], columns: list[str]):
+    """(day, table of ``columns``) for each of ``dates`` that has a partition folder under ``folder``."""
+    for d in sorted(dates):
+        path = part_dir(folder, d)
+        if path.is_dir():
+            yield d, pq.read_table(path, columns=columns, coerce_int96_timestamp_unit="us")
 
 
-def dates_holding_files(spark: SparkSession, dataset: Path, files: list[str], from_date=None, to_date=None) -> set:
-    """Days of the lake that hold rows of ``files`` (within the range if given): those rows must be replaced."""
-    if not partition_dates(dataset) or not files:
+def dates_holding_files(dataset: Path, files: list[str], from_date=None, to_date=None) -> set[date]:
+    """Days of the lake (within the range if given) that hold rows of ``files``: those rows must be replaced.
+
+    Reads only the ``source_file`` column of the days in range, with Arrow on the driver.
+    """
+    days = {
+        d
+        for d in partition_dates(dataset)
+        if (from_date is None or d >= from_date) and (to_date is None or d <= to_date)
+    }
+    if not files:
         return set()
-    df = spark.read.schema(READINGS_HALFHOURLY).parquet(str(dataset)).filter(F.col("source_file").isin(files))
-    if from_date is not None:
-        df = df.filter(F.col("local_date") >= F.lit(from_date))
-    if to_date is not None:
-        df = df.filter(F.col("local_date") <= F.lit(to_date))
-    return {r["local_date"] for r in df.select("local_date").distinct().collect()}
+    wanted = pa.array(files, pa.string())
+    return {
+        d
+        for d, t in _day_tables(dataset, days, ["source_file"])
+        if pc.any(pc.is_in(t["source_file"], value_set=wanted)).as_py()
+    }
+
+
+def merge_day(dataset: Path, staged_new: Path, merged: Path, d: date, files: list[str]) -> None:
+    """Rebuild day ``d`` into ``merged``: the lake's rows not from ``files`` and not superseded by a new row with
+    the same household and time (the new run wins), plus the new rows; sorted by household and time."""
+    names = [n for n in READINGS_HALFHOURLY.fieldNames() if n != "local_date"]
+    ((_, old),) = _day_tables(dataset, {d}, names)
+    new = next((t for _, t in _day_tables(staged_new, {d}, names)), None)
+    old = old.filter(pc.invert(pc.is_in(old["source_file"], value_set=pa.array(files, pa.string()))))
+    if new is not None:
+        old = old.join(new.select(KEY), keys=KEY, join_type="left anti")
+        old = pa.concat_tables([old.select(names), new.select(names).cast(old.select(names).schema)])
+    out = part_dir(merged, d)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        old.sort_by([(k, "ascending") for k in KEY]),
+        out / "part-00000.parquet",
+        compression="snappy",
+        use_deprecated_int96_timestamps=True,  # as Spark writes timestamps, see dedup.write_days
+    )
 
 
 def merge_partitions(
     spark: SparkSession, dataset: Path, staged_new: Path, merged: Path, dates: set[date], files: list[str]
 ) -> None:
-    """Rebuild ``dates`` into ``merged``: existing rows not from ``files`` and not superseded by a new row with
-    the same household and time (the new run wins), plus the new rows."""
-    existing = read_readings(spark, dataset, dates).filter(~F.col("source_file").isin(files))
-    new = read_readings(spark, staged_new, dates)
-    kept = existing.join(new.select(*KEY, "local_date"), on=[*KEY, "local_date"], how="left_anti")
-    out = kept.unionByName(new).select(*READINGS_HALFHOURLY.fieldNames())
-    (
-        out.repartition(max(1, min(len(dates), 64)), "local_date")
-        .sortWithinPartitions("local_date", *KEY)
-        .write.mode("overwrite")
-        .partitionBy("local_date")
-        .parquet(str(merged))
-    )
+    """``merge_day`` for each of ``dates``, one Spark task per day (a re-ingested history touches hundreds)."""
+    days = sorted(dates)
+    spark.sparkContext.parallelize(days, len(days)).foreach(lambda d: merge_day(dataset, staged_new, merged, d, files))
 
 
 def swap_partitions(dataset: Path, sources: dict[date, Path | None], trash: Path) -> None:

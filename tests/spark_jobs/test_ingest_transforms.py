@@ -15,7 +15,10 @@ from spark_jobs.ingestion.parse import (
     VALID_ROWS,
     Chunk,
     Reference,
+    classify,
     classify_block,
+    csv_fields,
+    line_fields,
     read_blocks,
     split_lines,
 )
@@ -99,6 +102,51 @@ def test_each_line_gets_one_status_and_reason():
     valid, _, counts = classified(values)
     assert (counts["header"], counts["blank"]) == (1, 1)
     assert valid["tariff_group"].to_pylist() == ["Std", "Std"]  # line 13: empty file tariff -> household information
+
+
+REGULAR_BLOCK = [
+    HEADER,
+    "MAC000001,Std,2013-01-10 00:30:00.0000000, 0.25 ",
+    "MAC000001,Std,2013-01-10T01:00:00, 0.5",
+    "MAC000001,,2013-01-10 01:30:00.000, 1e-1 ",
+    "MAC000001,ToU,2013-03-31 01:00:00.0000000,2",
+    "MAC000002,Std,2013-01-10 00:30:00.0000000, 0.25 ",
+    "MAC000001,Std,2013-01-10 00:31:00.0000000, 0.25 ",
+    "MAC000001,Std,2013-02-29 00:30:00.0000000, 0.25 ",
+    "MAC000001,Std,2013-01-10 02:00:00.0000000,Null",
+    "MAC000001,Std,2013-01-10 02:00:00.0000000, abc ",
+    "MAC000001,Std,2013-01-10 02:00:00.0000000, -0.1 ",
+    "MAC000001,Std,2013-01-10 02:00:00.0000000, 99 ",
+    " , , , ",
+]
+
+
+def test_csv_and_line_paths_agree_on_a_regular_block():
+    data = ("\r\n".join(REGULAR_BLOCK[:-1]) + "\r" + REGULAR_BLOCK[-1] + "\n").encode()  # CRLF, a lone CR, LF
+    fast = csv_fields(data, chunk(), 10)
+    assert fast is not None
+    by_csv = classify(fast, chunk(), REF)
+    by_lines = classify(line_fields(*split_lines(data), chunk(), 10), chunk(), REF)
+    assert by_csv[2] == by_lines[2] and by_csv[2]["valid"] == 4 and by_csv[2]["header"] == 1
+    assert by_csv[0].equals(by_lines[0]) and by_csv[1].equals(by_lines[1])
+    assert by_csv[1]["line"].to_pylist() == list(range(16, 24))  # numbered after the block's first line, 10
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"MAC000001,Std,2013-01-10 00:30:00\nMAC000001,Std,2013-01-10 00:30:00,1",  # a line with 3 fields
+        b"MAC000001,Std,2013-01-10 00:30:00,1\n\nMAC000001,Std,2013-01-10 00:30:00,1",  # an empty line
+        b"\nMAC000001,Std,2013-01-10 00:30:00,1",  # an empty first line
+        b"   \nMAC000001,Std,2013-01-10 00:30:00,1",  # a blank line of spaces
+        "\ufeffMAC000001,Std,2013-01-10 00:30:00,1".encode(),  # a BOM
+        b"MAC\xff01,Std,2013-01-10 00:30:00,1",  # not UTF-8
+        b"MAC000001,Std,2013-01-10 00:30:00,1\r\rMAC000001,Std,2013-01-10 00:30:00,1",  # an empty line by CRs
+        b"MAC000001,Std,2013-01-10 00:30:00,1\n,,,\n",  # bare commas read like an empty line
+    ],
+)
+def test_csv_path_leaves_irregular_blocks_to_the_line_path(block):
+    assert csv_fields(block, chunk(), 0) is None
 
 
 def test_non_utf8_bom_and_crlf():
@@ -218,6 +266,14 @@ def test_duplicates_keep_the_last_line_and_are_counted_by_kind():
         ("MAC000001", 0.7),
         ("MAC000002", 0.5),
     ]
+
+
+def test_each_duplicate_is_compared_with_the_kept_row_of_its_group():
+    r = rows([("MAC000001", 5, 0.1, 0, 1), ("MAC000001", 5, 0.2, 0, 2), ("MAC000001", 5, 0.1, 0, 3)])
+    r = pa.concat_tables([rows([("MAC000001", 4, 0.3, 0, 7)]), r, rows([("MAC000001", 6, 0.2, 0, 8)])])
+    clean, outcome = resolve(r, None, None, None)
+    assert [OUTCOMES[o] for o in outcome] == ["clean", "duplicate_exact", "duplicate_conflict", "clean", "clean"]
+    assert clean["energy_kwh"].to_pylist() == [0.3, 0.1, 0.2]
 
 
 def test_date_range_marks_other_days_out_of_range():
