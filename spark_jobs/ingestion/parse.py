@@ -1,9 +1,11 @@
 """Lines of one input chunk -> classified rows, with Arrow compute (the per-row work of the ingest job).
 
 Why Arrow and not Spark SQL expressions: on this 2-core machine Spark's text scan, split and casts cost ~13 CPU-µs
-per line (15x DuckDB on the same files); Arrow's vectorised kernels do the same checks in ~1 µs. Spark still
+per line (15x DuckDB on the same files); Arrow's vectorised kernels do the same checks in ~0.6 µs. Spark still
 plans and schedules the work: each chunk is one task on the cluster, and the tasks run this module's functions
-in the executors' Python workers (see spark_jobs/ingest.py).
+in the executors' Python workers (see spark_jobs/ingest.py). A block is cut into fields by Arrow's CSV parser
+when it is regular (``csv_fields``), else by splitting its lines (``line_fields``, which handles every quirk);
+``classify`` then works on either.
 
 Conventions (README text):
 - The LCL ``DateTime`` / Kaggle ``tstp`` is on the GMT clock all year, i.e. UTC, and is read as the START of the
