@@ -184,21 +184,32 @@ def _mask(a) -> np.ndarray:
     return pc.fill_null(a, False).to_numpy(zero_copy_only=False)
 
 
+def _on_the_grid(ns: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    on_grid = np.mod(pc.fill_null(ns.cast(pa.int64()), 1).to_numpy(), HALF_HOUR_NS) == 0
+    return ns.cast(pa.timestamp("us", tz="UTC"), safe=False), on_grid
+
+
 def parse_times(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """UTC start times of trimmed time fields (null where unparseable) and the on-grid mask.
 
-    A regular expression checks the shape; Arrow's ISO-8601 cast then reads the well-shaped values to the
-    nanosecond, and a value is on the grid (minute 00 or 30, second 00, fraction all zeros) when it is a whole
-    multiple of 30 minutes since the epoch. When the block holds a value the cast refuses (Feb 30, hour 24, more
-    than 9 fraction digits), the slow path parses the first 19 characters with strptime, keeps only values that
-    format back to the same text (strptime alone rolls Feb 30 to Mar 2), and checks the grid on the text.
+    Arrow's ISO-8601 cast reads the values to the nanosecond, and a value is on the grid (minute 00 or 30, second
+    00, fraction all zeros) when it is a whole multiple of 30 minutes since the epoch. A block whose values the
+    cast refuses goes through TIME_PATTERN first (unparseable: null); if the cast still refuses some (Feb 30,
+    hour 24, more than 9 fraction digits), the slowest path parses the first 19 characters with strptime, keeps
+    only values that format back to the same text (strptime alone rolls Feb 30 to Mar 2), and checks the grid
+    on the text.
     """
+    if (pc.min(pc.utf8_length(t)).as_py() or 0) >= 19:
+        # Fast path, no regex: for strings of 19+ characters Arrow's cast is exactly as strict as TIME_PATTERN
+        # (it refuses a zone, a trailing space or dot, a comma fraction), so a block it accepts is well shaped.
+        try:
+            return _on_the_grid(t.cast(pa.timestamp("ns")))
+        except pa.ArrowInvalid:
+            pass
     shaped = pc.fill_null(pc.match_substring_regex(t, TIME_PATTERN), False)
     t = pc.if_else(shaped, t, pa.scalar(None, pa.string()))
     try:
-        ns = t.cast(pa.timestamp("ns"))
-        on_grid = np.mod(pc.fill_null(ns.cast(pa.int64()), 1).to_numpy(), HALF_HOUR_NS) == 0
-        ts = ns.cast(pa.timestamp("us"), safe=False)
+        return _on_the_grid(t.cast(pa.timestamp("ns")))
     except pa.ArrowInvalid:
         on_grid = _mask(pc.match_substring_regex(t, GRID_PATTERN))
         t19 = pc.utf8_slice_codeunits(t, 0, 19)
@@ -213,8 +224,11 @@ def parse_times(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def parse_readings(k: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """kWh values of trimmed reading fields, the null-reading mask and the finite-number mask."""
     is_null = _mask(pc.equal(k, "")) | _mask(pc.equal(pc.utf8_lower(k), "null")) | _mask(pc.is_null(k))
-    numeric = pc.fill_null(pc.match_substring_regex(k, NUMBER_PATTERN), False)
-    kwh = pc.if_else(numeric, k, pa.scalar(None, pa.string())).cast(pa.float64())
+    try:  # fast path, no regex: Arrow's cast takes NUMBER_PATTERN's numbers, plus NaN/Inf (not finite: rejected)
+        kwh = k.cast(pa.float64())
+    except pa.ArrowInvalid:
+        numeric = pc.fill_null(pc.match_substring_regex(k, NUMBER_PATTERN), False)
+        kwh = pc.if_else(numeric, k, pa.scalar(None, pa.string())).cast(pa.float64())
     finite = _mask(pc.is_finite(kwh))
     return kwh, is_null, finite
 

@@ -4,6 +4,7 @@ time columns, the duplicate rule and the household sample."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 
 import pyarrow as pa
 import pytest
@@ -19,6 +20,8 @@ from spark_jobs.ingestion.parse import (
     classify_block,
     csv_fields,
     line_fields,
+    parse_readings,
+    parse_times,
     read_blocks,
     split_lines,
 )
@@ -210,6 +213,21 @@ def test_time_parse_edge_cases():
     ]
 
 
+def test_fast_casts_agree_with_the_pattern_checks():
+    """A block the casts accept alone gives what the regular expressions give (forced by one unparseable value)."""
+    times = pa.array(
+        ["2013-01-10 00:30:00", "2013-01-10T01:00:00.0", "2013-01-10 01:30:00.000000000", "2013-01-10 01:31:00"]
+        + ["2013-01-10 02:00:00.5", "1969-12-31 23:30:00.0000000"]
+    )
+    fast, forced = parse_times(times), parse_times(pa.concat_arrays([times, pa.array(["x"])]))
+    assert fast[0].equals(forced[0].slice(0, len(times))) and list(fast[1]) == list(forced[1][:-1])
+    assert list(fast[1]) == [True, True, True, False, False, True]
+    readings = pa.array(["0.25", ".5", "+1", "1e-3", "-0.1", "nan", "Infinity", "1e400"])
+    fast, forced = parse_readings(readings), parse_readings(pa.concat_arrays([readings, pa.array(["Null"])]))
+    assert list(fast[2]) == list(forced[2][:-1]) == [True] * 5 + [False] * 3  # finite
+    assert fast[0].slice(0, 5).equals(forced[0].slice(0, 5))
+
+
 @pytest.mark.parametrize("final_eol", [True, False])
 def test_chunks_hand_out_every_line_once_in_order(tmp_path, final_eol):
     lines = [f"MAC000001,Std,2013-01-10 00:30:00,{i}" + ("x" * (i % 7)) for i in range(200)]
@@ -223,6 +241,10 @@ def test_chunks_hand_out_every_line_once_in_order(tmp_path, final_eol):
             for block in read_blocks(c, block_bytes=40):
                 got += split_lines(block)[0].to_pylist()
         assert got == lines, step
+    gz = tmp_path / "f.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    blocks = list(read_blocks(chunk(gz, 0, gz.stat().st_size, compressed=True), block_bytes=40))
+    assert len(blocks) > 10 and [line for b in blocks for line in split_lines(b)[0].to_pylist()] == lines
 
 
 def rows(spec: list[tuple]) -> pa.Table:
