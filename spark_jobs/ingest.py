@@ -130,6 +130,7 @@ def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets
     bucket_dir, rejected_dir = staging / "buckets", staging / "rejected"
 
     def task(chunk: Chunk) -> dict:
+        t0, c0 = time.perf_counter(), time.process_time()
         pa.set_memory_pool(pa.system_memory_pool())  # see ARROW_POOL_NOTE
         writer = BucketWriter(bucket_dir, chunk.chunk_id, buckets)
         try:
@@ -141,10 +142,28 @@ def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets
             tmp = rejected_dir / f"c{chunk.chunk_id:06d}.tmp"
             pq.write_table(rejected, tmp)
             tmp.rename(tmp.with_suffix(".parquet"))
-        return {"chunk_id": chunk.chunk_id, "counts": counts, "households": households}
+        return {
+            "chunk_id": chunk.chunk_id,
+            "counts": counts,
+            "households": households,
+            "seconds": (time.perf_counter() - t0, time.process_time() - c0),
+        }
 
     out = spark.sparkContext.parallelize(chunks, len(chunks)).map(task).collect()
+    log_tasks("parse", [p["seconds"] for p in out])
     return sorted(out, key=lambda p: p["chunk_id"])
+
+
+def log_tasks(stage: str, seconds: list[tuple[float, float]]) -> None:
+    """Sum and longest of the tasks' wall and CPU seconds: the stage's time beyond them is Spark's and Python's."""
+    log.info(
+        "ingest: %s: %d tasks, %.1f s of task time (%.1f CPU-s), longest %.1f s",
+        stage,
+        len(seconds),
+        sum(w for w, _ in seconds),
+        sum(c for _, c in seconds),
+        max((w for w, _ in seconds), default=0.0),
+    )
 
 
 def resolve_all(spark, chunks, staging: Path, buckets: int, sample, from_date, to_date, out: Path) -> list:
@@ -153,14 +172,17 @@ def resolve_all(spark, chunks, staging: Path, buckets: int, sample, from_date, t
     chunk_files = [c.source_file for c in chunks]
     sample_arr = None if sample is None else pa.array(sample, pa.string())
 
-    def task(bucket: int) -> dict:
+    def task(bucket: int) -> tuple[dict, tuple[float, float]]:
+        t0, c0 = time.perf_counter(), time.process_time()
         pa.set_memory_pool(pa.system_memory_pool())
         rows = read_bucket(bucket_dir / f"b{bucket:05d}")
         clean, outcome = resolve(rows, sample_arr, from_date, to_date)
         write_days(clean, chunk_files, out, f"part-{bucket:05d}")
-        return outcome_counts(rows, outcome, len(chunks))
+        return outcome_counts(rows, outcome, len(chunks)), (time.perf_counter() - t0, time.process_time() - c0)
 
-    return spark.sparkContext.parallelize(range(buckets), buckets).map(task).collect()
+    results = spark.sparkContext.parallelize(range(buckets), buckets).map(task).collect()
+    log_tasks("dedup", [s for _, s in results])
+    return [counts for counts, _ in results]
 
 
 def chunk_stats(chunks: list[Chunk], parsed: list[dict], outcomes: list[dict]) -> list[dict]:
