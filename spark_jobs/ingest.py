@@ -125,8 +125,9 @@ def read_household_info(path: Path, max_kwh: float, tz: str) -> Reference:
 # 1.05 s with it against 1.3-1.5 s with mimalloc on this machine (blocks of tens of MB allocated and freed).
 
 
-def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets: int) -> list[dict]:
-    """Stage 1: one task per chunk; each returns its counts, line count and households with valid rows."""
+def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets: int, sampled: bool) -> list[dict]:
+    """Stage 1: one task per chunk; each returns its counts, line count and, in a ``sampled`` run, the households
+    with valid rows."""
     bucket_dir, rejected_dir = staging / "buckets", staging / "rejected"
 
     def task(chunk: Chunk) -> dict:
@@ -134,7 +135,7 @@ def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets
         pa.set_memory_pool(pa.system_memory_pool())  # see ARROW_POOL_NOTE
         writer = BucketWriter(bucket_dir, chunk.chunk_id, buckets)
         try:
-            rejected, counts, households = parse_chunk(chunk, ref, writer.write)
+            rejected, counts, households = parse_chunk(chunk, ref, writer.write, households=sampled)
         finally:
             writer.close()
         if rejected.num_rows:
@@ -190,7 +191,8 @@ def chunk_stats(chunks: list[Chunk], parsed: list[dict], outcomes: list[dict]) -
     rows = []
     for c, p in zip(chunks, parsed, strict=True):
         counts = p["counts"]
-        settled = sum(o[name][c.chunk_id] for o in outcomes for name in OUTCOMES)
+        resolved = {name: sum(o[name][c.chunk_id] for o in outcomes) for name in OUTCOMES}
+        settled = sum(resolved.values())
         if settled != counts["valid"]:
             raise RuntimeError(
                 f"ingest: {c.source_file} bytes {c.start}-{c.end}: {counts['valid']} valid rows parsed but "
@@ -200,15 +202,7 @@ def chunk_stats(chunks: list[Chunk], parsed: list[dict], outcomes: list[dict]) -
             {"source_file": c.source_file, "status": s, "reason": None, "n": counts[s]} for s in ("header", "blank")
         ]
         rows += [{"source_file": c.source_file, "status": "rejected", "reason": r, "n": counts[r]} for r in REASONS]
-        rows += [
-            {
-                "source_file": c.source_file,
-                "status": name,
-                "reason": None,
-                "n": sum(o[name][c.chunk_id] for o in outcomes),
-            }
-            for name in OUTCOMES
-        ]
+        rows += [{"source_file": c.source_file, "status": s, "reason": None, "n": n} for s, n in resolved.items()]
     return [r for r in rows if r["n"]]
 
 
@@ -279,7 +273,7 @@ def run(spark, args: argparse.Namespace) -> dict:
         est = sum(f.size_bytes * (GZIP_RATIO if f.compressed else 1) for f in readable)
         buckets = max(spark.sparkContext.defaultParallelism, math.ceil(est / BUCKET_TARGET_BYTES))
         ref = read_household_info(args.household_info, settings.max_halfhour_kwh, settings.local_timezone)
-        parsed = parse_all(spark, chunks, ref, staging, buckets)
+        parsed = parse_all(spark, chunks, ref, staging, buckets, sampled=args.households is not None)
         timer.lap("read_parse_classify")
         if args.households is not None:
             households = sorted({h for p in parsed for h in p["households"]})

@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
+from spark_jobs.ingestion.lake import write_day
 from spark_jobs.ingestion.parse import VALID_ROWS
 
 OUTCOMES = ("not_sampled", "duplicate_exact", "duplicate_conflict", "out_of_range", "clean")
@@ -133,13 +133,13 @@ def resolve(
     return clean, outcome
 
 
-def write_days(clean: pa.Table, chunk_files: list[str], out: Path, part_name: str) -> list[str]:
-    """Clean rows (sorted by local_date) as ``out/local_date=D/<part_name>.parquet``; the days written.
+def write_days(clean: pa.Table, chunk_files: list[str], out: Path, part_name: str) -> None:
+    """Clean rows (sorted by local_date) as ``out/local_date=D/<part_name>.parquet``.
 
     ``chunk_files[chunk_id]`` is the source file of a chunk.
     """
     if not clean.num_rows:
-        return []
+        return
     names = pa.array(chunk_files, pa.string())
     table = pa.table(
         {
@@ -153,21 +153,8 @@ def write_days(clean: pa.Table, chunk_files: list[str], out: Path, part_name: st
     )
     day = clean["local_date"].combine_chunks().cast(pa.int32()).to_numpy()
     cuts = np.flatnonzero(np.diff(day)) + 1
-    written = []
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(day)], strict=True):
-        d = date.fromordinal(EPOCH.toordinal() + int(day[lo])).isoformat()
-        folder = out / f"local_date={d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        # INT96 timestamps, as Spark itself writes them (spark.sql.parquet.outputTimestampType's default), so the
-        # dataset reads the same whichever engine wrote a day.
-        pq.write_table(
-            table.slice(lo, hi - lo),
-            folder / f"{part_name}.parquet",
-            compression="snappy",
-            use_deprecated_int96_timestamps=True,
-        )
-        written.append(d)
-    return written
+        write_day(table.slice(lo, hi - lo), out, date.fromordinal(EPOCH.toordinal() + int(day[lo])), part_name)
 
 
 def outcome_counts(rows: pa.Table, outcome: np.ndarray, chunks: int) -> dict[str, list[int]]:

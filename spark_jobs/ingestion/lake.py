@@ -39,6 +39,14 @@ def part_dir(folder: Path, d: date) -> Path:
     return folder / f"local_date={d.isoformat()}"
 
 
+def write_day(table: pa.Table, folder: Path, d: date, name: str) -> None:
+    """``table`` as ``folder/local_date=d/<name>.parquet``, with INT96 timestamps as Spark itself writes them
+    (spark.sql.parquet.outputTimestampType's default), so the dataset reads the same whichever engine wrote a day."""
+    out = part_dir(folder, d)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out / f"{name}.parquet", compression="snappy", use_deprecated_int96_timestamps=True)
+
+
 def _day_tables(folder: Path, dates: set[date], columns: list[str]):
     """(day, table of ``columns``) for each of ``dates`` that has a partition folder under ``folder``."""
     for d in sorted(dates):
@@ -52,13 +60,13 @@ def dates_holding_files(dataset: Path, files: list[str], from_date=None, to_date
 
     Reads only the ``source_file`` column of the days in range, with Arrow on the driver.
     """
+    if not files:
+        return set()
     days = {
         d
         for d in partition_dates(dataset)
         if (from_date is None or d >= from_date) and (to_date is None or d <= to_date)
     }
-    if not files:
-        return set()
     wanted = pa.array(files, pa.string())
     return {
         d
@@ -77,14 +85,7 @@ def merge_day(dataset: Path, staged_new: Path, merged: Path, d: date, files: lis
     if new is not None:
         old = old.join(new.select(KEY), keys=KEY, join_type="left anti")
         old = pa.concat_tables([old.select(names), new.select(names).cast(old.select(names).schema)])
-    out = part_dir(merged, d)
-    out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        old.sort_by([(k, "ascending") for k in KEY]),
-        out / "part-00000.parquet",
-        compression="snappy",
-        use_deprecated_int96_timestamps=True,  # as Spark writes timestamps, see dedup.write_days
-    )
+    write_day(old.sort_by([(k, "ascending") for k in KEY]), merged, d, "part-00000")
 
 
 def merge_partitions(

@@ -349,11 +349,6 @@ def csv_fields(data: bytes, chunk: Chunk, first_line: int) -> Fields | None:
     )
 
 
-def classify_block(text: pa.Array, bad_encoding: np.ndarray | None, chunk: Chunk, ref: Reference, first_line: int):
-    """``classify`` of split lines (see ``line_fields``)."""
-    return classify(line_fields(text, bad_encoding, chunk, first_line), chunk, ref)
-
-
 def classify(f: Fields, chunk: Chunk, ref: Reference):
     """Status of every line of a block: header, blank, rejected (with reason) or valid.
 
@@ -433,13 +428,14 @@ def classify(f: Fields, chunk: Chunk, ref: Reference):
     return valid_tbl, rejected_tbl, counts
 
 
-def parse_chunk(chunk: Chunk, ref: Reference, write_valid, block_bytes: int = BLOCK_BYTES):
+def parse_chunk(chunk: Chunk, ref: Reference, write_valid, households: bool = False, block_bytes: int = BLOCK_BYTES):
     """Every block of a chunk classified; valid rows go to ``write_valid(table)`` block by block.
 
-    Returns (rejected rows, counts incl. ``lines``, households with valid rows): memory stays at a few blocks
+    Returns (rejected rows, counts incl. ``lines``, households with valid rows if ``households`` - a sampled run
+    needs them - else []): memory stays at a few blocks
     whatever the chunk's size (a gzip file is one chunk).
     """
-    rejected, households = [], set()
+    rejected, seen = [], set()
     totals = {"lines": 0, "header": 0, "blank": 0, "valid": 0, **{r: 0 for r in REASONS}}
     for data in read_blocks(chunk, block_bytes):
         f = csv_fields(data, chunk, totals["lines"]) or line_fields(*split_lines(data), chunk, totals["lines"])
@@ -448,8 +444,9 @@ def parse_chunk(chunk: Chunk, ref: Reference, write_valid, block_bytes: int = BL
         for k, c in counts.items():
             totals[k] += c
         write_valid(v)
-        households.update(pc.unique(v["household_id"]).to_pylist())
+        if households:
+            seen.update(pc.unique(v["household_id"]).to_pylist())
         if r.num_rows:
             rejected.append(r)
     rejected_tbl = pa.concat_tables(rejected) if rejected else REJECTED_ROWS.empty_table()
-    return rejected_tbl, totals, sorted(households)
+    return rejected_tbl, totals, sorted(seen)

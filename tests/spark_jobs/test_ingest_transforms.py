@@ -17,7 +17,6 @@ from spark_jobs.ingestion.parse import (
     Chunk,
     Reference,
     classify,
-    classify_block,
     csv_fields,
     line_fields,
     parse_readings,
@@ -48,7 +47,7 @@ def chunk(path="f.csv", start=0, end=0, chunk_id=0, layout=LCL, compressed=False
 
 def classified(values: list[str], ref: Reference = REF):
     text, bad = split_lines("\n".join(values).encode())
-    return classify_block(text, bad, chunk(), ref, 0)
+    return classify(line_fields(text, bad, chunk(), 0), chunk(), ref)
 
 
 def statuses(values: list[str]) -> list[tuple]:
@@ -155,7 +154,7 @@ def test_csv_path_leaves_irregular_blocks_to_the_line_path(block):
 def test_non_utf8_bom_and_crlf():
     data = b"\xef\xbb\xbf" + HEADER.encode() + b"\r\nMAC000001,Std,2013-01-10 00:30:00, 0.5 \r\nMAC\xff01,Std,x,1\r\n"
     text, bad = split_lines(data)
-    valid, rejected, counts = classify_block(text, bad, chunk(), REF, 0)
+    valid, rejected, counts = classify(line_fields(text, bad, chunk(), 0), chunk(), REF)
     assert counts["header"] == 1 and valid["energy_kwh"].to_pylist() == [0.5]
     assert rejected.to_pydict() | {"chunk_id": None} == {
         "chunk_id": None,
