@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_jobs.common.schemas import READINGS_HALFHOURLY
+from spark_jobs.common.schemas import READINGS_HALFHOURLY, READINGS_REJECTED
 
 KEY = ["household_id", "interval_start_utc"]
 
@@ -109,16 +110,7 @@ def swap_partitions(dataset: Path, sources: dict[date, Path | None], trash: Path
     shutil.rmtree(trash, ignore_errors=True)
 
 
-REJECTED_ARROW = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("line_number", pa.int64()),
-        ("reason", pa.string()),
-        ("raw_line", pa.string()),
-        ("household_id", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
+REJECTED_ARROW = to_arrow_schema(READINGS_REJECTED)  # the contract's schema, as Arrow
 
 
 def replace_rejected(dataset: Path, new_parts: Iterable[pa.Table], files: list[str], staging: Path) -> int:
