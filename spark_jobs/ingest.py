@@ -43,7 +43,15 @@ from spark_jobs.common.settings import get_settings  # noqa: E402
 from spark_jobs.common.spark import get_spark  # noqa: E402
 from spark_jobs.ingestion import lake as lakeops  # noqa: E402
 from spark_jobs.ingestion.accounting import file_accounting, write_accounting  # noqa: E402
-from spark_jobs.ingestion.dedup import OUTCOMES, BucketWriter, outcome_counts, read_bucket, resolve, write_days  # noqa: E402
+from spark_jobs.ingestion.dedup import (  # noqa: E402
+    OUTCOMES,
+    BucketWriter,
+    clean_table,
+    outcome_counts,
+    read_bucket,
+    resolve,
+    write_days,
+)
 from spark_jobs.ingestion.parse import REASONS, Chunk, Reference, parse_chunk, plan_chunks  # noqa: E402
 from spark_jobs.ingestion.probe import (  # noqa: E402
     STATUS_BAD_HEADER,
@@ -167,18 +175,19 @@ def log_tasks(stage: str, seconds: list[tuple[float, float]]) -> None:
     )
 
 
-def resolve_all(spark, chunks, staging: Path, buckets: int, sample, from_date, to_date, out: Path) -> list:
+def resolve_all(spark, chunks, ref: Reference, staging: Path, buckets: int, sample, from_date, to_date, out: Path):
     """Stage 2: one task per bucket resolves duplicates and writes its days; returns per-outcome chunk counts."""
     bucket_dir = staging / "buckets"
     chunk_files = [c.source_file for c in chunks]
-    sample_arr = None if sample is None else pa.array(sample, pa.string())
+    ids = ref.household_ids
+    sample_idx = None if sample is None else pc.index_in(pa.array(sample, pa.string()), value_set=ids).to_numpy()
 
     def task(bucket: int) -> tuple[dict, tuple[float, float]]:
         t0, c0 = time.perf_counter(), time.process_time()
         pa.set_memory_pool(pa.system_memory_pool())
         rows = read_bucket(bucket_dir / f"b{bucket:05d}")
-        clean, outcome = resolve(rows, sample_arr, from_date, to_date)
-        write_days(clean, chunk_files, out, f"part-{bucket:05d}")
+        outcome, clean = resolve(rows, len(ids), sample_idx, from_date, to_date)
+        write_days(clean_table(rows, clean, ids, chunk_files), out, f"part-{bucket:05d}")
         return outcome_counts(rows, outcome, len(chunks)), (time.perf_counter() - t0, time.process_time() - c0)
 
     results = spark.sparkContext.parallelize(range(buckets), buckets).map(task).collect()
@@ -279,7 +288,7 @@ def run(spark, args: argparse.Namespace) -> dict:
             households = sorted({h for p in parsed for h in p["households"]})
             sample = sample_households(spark, households, args.households, args.sample_seed)
             timer.lap("sample_households")
-        outcomes = resolve_all(spark, chunks, staging, buckets, sample, args.from_date, args.to_date, staged_new)
+        outcomes = resolve_all(spark, chunks, ref, staging, buckets, sample, args.from_date, args.to_date, staged_new)
         timer.lap("dedup_write_clean")
         stats_rows = chunk_stats(chunks, parsed, outcomes)
         rejected = rejected_parts(chunks, parsed, staging / "rejected", args.run_id)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from spark_jobs.ingestion.lake import write_day
@@ -81,77 +80,107 @@ def read_bucket(folder: Path) -> pa.Table:
     return pa.concat_tables(tables) if tables else VALID_ROWS.empty_table()
 
 
+DAY_US, SLOT_US = 86_400 * 10**6, 1_800 * 10**6
+
+
+def sort_key(rows: pa.Table, households: int) -> np.ndarray:
+    """One int64 per row ordering by (local_date, household, interval_start_utc), equal exactly for duplicates.
+
+    The UTC start of a local day's half hours lies between its midnight UTC minus an hour (summer time) and the
+    next midnight, so ``start - midnight + 1 h`` in half hours is a slot in 0..49 that orders a day's times;
+    sorting one integer is ~10x cheaper than Arrow's sort over five columns with a string among them.
+    """
+    day = rows["local_date"].combine_chunks().view(pa.int32()).to_numpy().astype(np.int64)
+    us = rows["interval_start_utc"].combine_chunks().view(pa.int64()).to_numpy()
+    key = day - day.min()
+    key *= households
+    key += rows["household"].combine_chunks().to_numpy()
+    key *= 64
+    key += (us - day * DAY_US + 3_600 * 10**6) // SLOT_US
+    return key
+
+
+def in_input_order(rows: pa.Table) -> bool:
+    """Whether rows come in input order (chunk_id, then line, ascending), as read_bucket returns a bucket."""
+    chunk = rows["chunk_id"].combine_chunks().to_numpy()
+    line = rows["line"].combine_chunks().to_numpy()
+    return bool(np.all((chunk[1:] > chunk[:-1]) | ((chunk[1:] == chunk[:-1]) & (line[1:] > line[:-1]))))
+
+
 def resolve(
-    rows: pa.Table, sample: pa.Array | None, from_date: date | None, to_date: date | None
-) -> tuple[pa.Table, np.ndarray]:
-    """Outcome of every valid row (index into OUTCOMES) and the clean rows sorted by day, household and time."""
+    rows: pa.Table, households: int, sample: np.ndarray | None, from_date: date | None, to_date: date | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome of every valid row (index into OUTCOMES) and the positions of the clean rows, sorted by day,
+    household and time.
+
+    ``households``: the size of the household table that ``rows["household"]`` indexes; ``sample``: the indexes
+    of the sampled households (None: all households).
+    """
     clean_code = OUTCOMES.index("clean")
     outcome = np.full(rows.num_rows, clean_code, dtype=np.int8)
-    idx = None  # positions of the sampled rows in ``rows``; None: all of them
+    if rows.num_rows == 0:
+        return outcome, np.array([], np.int64)
     if sample is not None:
-        sampled = pc.is_in(rows["household_id"], value_set=sample).to_numpy(zero_copy_only=False)
-        outcome[~sampled] = OUTCOMES.index("not_sampled")
-        idx = np.flatnonzero(sampled)
-        rows = rows.take(pa.array(idx))
-    order = pc.sort_indices(
-        rows,
-        sort_keys=[
-            ("local_date", "ascending"),
-            ("household_id", "ascending"),
-            ("interval_start_utc", "ascending"),
-            ("chunk_id", "descending"),
-            ("line", "descending"),
-        ],
-    ).to_numpy()
-    s = rows.take(pa.array(order))
-    n = s.num_rows
-    sorted_outcome = np.full(n, clean_code, dtype=np.int8)
-    if n > 1:
-        hh = s["household_id"].combine_chunks()
-        ts = s["interval_start_utc"].combine_chunks().cast(pa.int64()).to_numpy()
-        same_hh = pc.equal(hh.slice(1), hh.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        dups = np.flatnonzero(same_hh & (ts[1:] == ts[:-1])) + 1
-        if len(dups):  # rare: look up each duplicate's kept row (its group's first) instead of scanning all rows
-            is_dup = np.zeros(n, dtype=bool)
-            is_dup[dups] = True
-            starts = np.flatnonzero(~is_dup)
-            kept = starts[np.searchsorted(starts, dups, side="right") - 1]
-            kwh = s["energy_kwh"].combine_chunks().to_numpy()
-            exact = kwh[dups] == kwh[kept]
-            sorted_outcome[dups] = np.where(
-                exact, OUTCOMES.index("duplicate_exact"), OUTCOMES.index("duplicate_conflict")
-            )
+        in_sample = np.zeros(households, bool)
+        in_sample[sample] = True
+        outcome[~in_sample[rows["household"].combine_chunks().to_numpy()]] = OUTCOMES.index("not_sampled")
+    key = sort_key(rows, households)
+    if in_input_order(rows):  # a stable sort keeps input order within a group: its last row is the last line
+        order = np.argsort(key, kind="stable")
+    else:
+        chunk, line = (rows[c].combine_chunks().to_numpy() for c in ("chunk_id", "line"))
+        order = np.lexsort((line, chunk, key))
+    order = order[outcome[order] == clean_code]  # the sample's rows only
+    key = key[order]
+    dups = np.flatnonzero(key[1:] == key[:-1])  # dropped: a later row of the input has the same key
+    if len(dups):  # rare: look up each duplicate's kept row (its group's last) instead of scanning all rows
+        is_dup = np.zeros(len(order), dtype=bool)
+        is_dup[dups] = True
+        ends = np.flatnonzero(~is_dup)
+        kept = order[ends[np.searchsorted(ends, dups)]]
+        kwh = rows["energy_kwh"].combine_chunks().to_numpy()
+        exact = kwh[order[dups]] == kwh[kept]
+        outcome[order[dups]] = np.where(exact, OUTCOMES.index("duplicate_exact"), OUTCOMES.index("duplicate_conflict"))
+        order = order[~is_dup]
     if from_date is not None or to_date is not None:
-        day = s["local_date"].combine_chunks().cast(pa.int32()).to_numpy()
+        day = rows["local_date"].combine_chunks().view(pa.int32()).to_numpy()[order]
         lo = (from_date - EPOCH).days if from_date is not None else np.iinfo(np.int32).min
         hi = (to_date - EPOCH).days if to_date is not None else np.iinfo(np.int32).max
-        sorted_outcome[(sorted_outcome == clean_code) & ((day < lo) | (day > hi))] = OUTCOMES.index("out_of_range")
-    positions = order if idx is None else idx[order]
-    outcome[positions] = sorted_outcome
-    is_clean = sorted_outcome == clean_code
-    clean = s if is_clean.all() else s.filter(pa.array(is_clean))
-    return clean, outcome
+        out = (day < lo) | (day > hi)
+        outcome[order[out]] = OUTCOMES.index("out_of_range")
+        order = order[~out]
+    return outcome, order
 
 
-def write_days(clean: pa.Table, chunk_files: list[str], out: Path, part_name: str) -> None:
-    """Clean rows (sorted by local_date) as ``out/local_date=D/<part_name>.parquet``.
+def clean_table(rows: pa.Table, clean: np.ndarray, household_ids: pa.Array, chunk_files: list[str]) -> pa.Table:
+    """The ``clean`` positions of ``rows`` in the readings_halfhourly layout (plus local_date), in that order.
 
-    ``chunk_files[chunk_id]`` is the source file of a chunk.
+    ``household_ids[rows["household"]]`` is a row's household id, ``chunk_files[chunk_id]`` its source file.
     """
-    if not clean.num_rows:
-        return
-    names = pa.array(chunk_files, pa.string())
-    table = pa.table(
+    idx = pa.array(clean)
+
+    def col(name: str) -> pa.Array:
+        return rows[name].combine_chunks().take(idx)
+
+    return pa.table(
         {
-            "household_id": clean["household_id"],
-            "tariff_group": clean["tariff_group"],
-            "interval_start_utc": clean["interval_start_utc"],
-            "halfhour_local": clean["halfhour_local"],
-            "energy_kwh": clean["energy_kwh"],
-            "source_file": names.take(clean["chunk_id"].combine_chunks()),
+            "household_id": household_ids.take(col("household")),
+            "tariff_group": col("tariff_group"),
+            "interval_start_utc": col("interval_start_utc"),
+            "halfhour_local": col("halfhour_local"),
+            "energy_kwh": col("energy_kwh"),
+            "source_file": pa.array(chunk_files, pa.string()).take(col("chunk_id")),
+            "local_date": col("local_date"),
         }
     )
-    day = clean["local_date"].combine_chunks().cast(pa.int32()).to_numpy()
+
+
+def write_days(clean: pa.Table, out: Path, part_name: str) -> None:
+    """Clean rows (``clean_table``, sorted by local_date) as ``out/local_date=D/<part_name>.parquet``."""
+    if not clean.num_rows:
+        return
+    day = clean["local_date"].combine_chunks().view(pa.int32()).to_numpy()
+    table = clean.drop_columns(["local_date"])
     cuts = np.flatnonzero(np.diff(day)) + 1
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(day)], strict=True):
         write_day(table.slice(lo, hi - lo), out, date.fromordinal(EPOCH.toordinal() + int(day[lo])), part_name)

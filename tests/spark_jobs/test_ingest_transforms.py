@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from spark_jobs.ingest import sample_households
 from spark_jobs.ingestion.accounting import partition_folder
-from spark_jobs.ingestion.dedup import OUTCOMES, resolve
+from spark_jobs.ingestion.dedup import OUTCOMES, clean_table, resolve
 from spark_jobs.ingestion.parse import (
     VALID_ROWS,
     Chunk,
@@ -19,6 +21,7 @@ from spark_jobs.ingestion.parse import (
     classify,
     csv_fields,
     line_fields,
+    local_day_and_slot,
     parse_readings,
     parse_times,
     read_blocks,
@@ -246,12 +249,15 @@ def test_chunks_hand_out_every_line_once_in_order(tmp_path, final_eol):
     assert len(blocks) > 10 and [line for b in blocks for line in split_lines(b)[0].to_pylist()] == lines
 
 
+HOUSEHOLDS = pa.array([f"MAC00000{i}" for i in range(1, 7)])  # the sorted household table rows() index
+
+
 def rows(spec: list[tuple]) -> pa.Table:
     """Valid rows from (household, half hours after 2013-01-10 00:00 UTC, kWh, chunk_id, line)."""
     t0 = dt.datetime(2013, 1, 10, tzinfo=dt.UTC)
     return pa.table(
         {
-            "household_id": [s[0] for s in spec],
+            "household": [HOUSEHOLDS.to_pylist().index(s[0]) for s in spec],
             "tariff_group": ["Std"] * len(spec),
             "interval_start_utc": [t0 + dt.timedelta(minutes=30 * s[1]) for s in spec],
             "halfhour_local": [s[1] % 48 for s in spec],
@@ -274,7 +280,8 @@ def test_duplicates_keep_the_last_line_and_are_counted_by_kind():
             ("MAC000002", 2, 0.5, 0, 9),
         ]
     )
-    clean, outcome = resolve(r, None, None, None)
+    outcome, kept = resolve(r, len(HOUSEHOLDS), None, None, None)
+    clean = clean_table(r, kept, HOUSEHOLDS, ["a.csv", "b.csv"])
     assert [OUTCOMES[o] for o in outcome] == [
         "duplicate_exact",
         "clean",
@@ -282,6 +289,7 @@ def test_duplicates_keep_the_last_line_and_are_counted_by_kind():
         "clean",
         "clean",
     ]
+    assert clean["source_file"].to_pylist() == ["a.csv", "b.csv", "a.csv"]
     assert list(zip(clean["household_id"].to_pylist(), clean["energy_kwh"].to_pylist(), strict=True)) == [
         ("MAC000001", 0.1),
         ("MAC000001", 0.7),
@@ -292,16 +300,69 @@ def test_duplicates_keep_the_last_line_and_are_counted_by_kind():
 def test_each_duplicate_is_compared_with_the_kept_row_of_its_group():
     r = rows([("MAC000001", 5, 0.1, 0, 1), ("MAC000001", 5, 0.2, 0, 2), ("MAC000001", 5, 0.1, 0, 3)])
     r = pa.concat_tables([rows([("MAC000001", 4, 0.3, 0, 7)]), r, rows([("MAC000001", 6, 0.2, 0, 8)])])
-    clean, outcome = resolve(r, None, None, None)
+    outcome, kept = resolve(r, len(HOUSEHOLDS), None, None, None)
     assert [OUTCOMES[o] for o in outcome] == ["clean", "duplicate_exact", "duplicate_conflict", "clean", "clean"]
-    assert clean["energy_kwh"].to_pylist() == [0.3, 0.1, 0.2]
+    assert r["energy_kwh"].take(pa.array(kept)).to_pylist() == [0.3, 0.1, 0.2]
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["input_order", "shuffled"])
+def test_resolve_matches_the_rule_row_by_row_across_dst_days(shuffled):
+    """Random rows over both 2013 clock changes, many duplicates: resolve agrees with the rule written plainly
+    (per household and UTC time, the last line of the input is kept), in input order and shuffled."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    utc = rng.choice(np.r_[1364000000:1364500000:1800, 1382700000:1383100000:1800], n)  # Mar 31 and Oct 27
+    hh, chunk, line = rng.integers(0, 3, n), rng.integers(0, 4, n), rng.permutation(n) + 1
+    order = np.lexsort((line, chunk))  # input order
+    kwh = rng.choice([0.1, 0.2], n)
+    ts = pa.array(utc * 10**6, pa.timestamp("us", tz="UTC"))
+    local_date, halfhour = local_day_and_slot(ts, "Europe/London")
+    r = pa.table(
+        {
+            "household": hh.astype(np.int32),
+            "tariff_group": ["Std"] * n,
+            "interval_start_utc": ts,
+            "halfhour_local": halfhour,
+            "energy_kwh": kwh,
+            "local_date": local_date,
+            "chunk_id": chunk.astype(np.int32),
+            "line": line,
+        },
+        schema=VALID_ROWS,
+    )
+    r = r.take(pa.array(rng.permutation(n) if shuffled else order))
+    outcome, kept = resolve(r, 3, None, None, None)
+    d = r.to_pydict()
+    last: dict[tuple, int] = {}
+    for i in sorted(range(n), key=lambda i: (d["chunk_id"][i], d["line"][i])):
+        last[(d["household"][i], d["interval_start_utc"][i])] = i
+    want = []
+    for i in range(n):
+        k = last[(d["household"][i], d["interval_start_utc"][i])]
+        same = d["energy_kwh"][i] == d["energy_kwh"][k]
+        want.append("clean" if k == i else "duplicate_exact" if same else "duplicate_conflict")
+    assert [OUTCOMES[o] for o in outcome] == want
+    assert sorted(kept.tolist()) == sorted(last.values())
+    got = [(d["local_date"][i], d["household"][i], d["interval_start_utc"][i]) for i in kept]
+    assert got == sorted(got) and len(set(got)) == len(got)
+
+
+def test_local_day_and_slot_agree_with_arrows_per_row_conversion():
+    every = np.arange(1332000000 // 1800, 1352000000 // 1800) * 1800 * 10**6  # half hours of 2012's changes
+    ts = pa.array(every, pa.timestamp("us", tz="UTC"))
+    for tz in ("Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"):  # +5:30 and a half-hour clock change
+        local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=tz)))
+        slot = pc.add(pc.multiply(pc.hour(local), 2), pc.if_else(pc.greater_equal(pc.minute(local), 30), 1, 0))
+        day, halfhour = local_day_and_slot(ts, tz)
+        assert day.equals(local.cast(pa.date32())), tz
+        assert halfhour.equals(slot.cast(pa.int32())), tz
 
 
 def test_date_range_marks_other_days_out_of_range():
     r = rows([("MAC000001", 1, 0.1, 0, 1), ("MAC000001", 49, 0.1, 0, 2), ("MAC000001", 49, 0.1, 0, 3)])
-    clean, outcome = resolve(r, None, dt.date(2013, 1, 11), dt.date(2013, 1, 11))
+    outcome, kept = resolve(r, len(HOUSEHOLDS), None, dt.date(2013, 1, 11), dt.date(2013, 1, 11))
     assert [OUTCOMES[o] for o in outcome] == ["out_of_range", "duplicate_exact", "clean"]
-    assert clean.num_rows == 1
+    assert kept.tolist() == [2]
 
 
 def test_household_sample_is_deterministic_nested_and_counted(spark):
@@ -310,7 +371,8 @@ def test_household_sample_is_deterministic_nested_and_counted(spark):
     assert two == two_again and len(two) == 2 and set(two) <= set(four) and len(four) == 4
     assert sample_households(spark, households, 2, 8) != two or sample_households(spark, households, 2, 9) != two
     spec = [(h, 1, 0.1, 0, i) for i, h in enumerate(households)] + [("MAC000001", 1, 0.1, 0, 99)]
-    _, outcome = resolve(rows(spec), pa.array(two), None, None)
+    sample = pc.index_in(pa.array(two), value_set=HOUSEHOLDS).to_numpy()
+    outcome, _ = resolve(rows(spec), len(HOUSEHOLDS), sample, None, None)
     got: dict[str, dict[str, int]] = {}
     for (h, *_), o in zip(spec, outcome, strict=True):
         got.setdefault(h, {}).setdefault(OUTCOMES[o], 0)
