@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -119,6 +118,8 @@ def replace_rejected(dataset: Path, new_parts: Iterable[pa.Table], files: list[s
     Streamed with Arrow into one file in staging (the old rows of other files, then ``new_parts``), then swapped
     in by renaming the folder: bounded memory however many lines a bad file had. Returns the rows written.
     """
+    import pyarrow.dataset as pds  # here, not at the top: it imports pandas (~1 s), and every task imports lake
+
     staging.mkdir(parents=True, exist_ok=True)
     written = 0
     with pq.ParquetWriter(staging / "part-00000.parquet", REJECTED_ARROW) as out:

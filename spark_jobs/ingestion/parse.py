@@ -224,6 +224,8 @@ def parse_times(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def parse_readings(k: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """kWh values of trimmed reading fields, the null-reading mask and the finite-number mask."""
     is_null = _mask(pc.equal(k, "")) | _mask(pc.equal(pc.utf8_lower(k), "null")) | _mask(pc.is_null(k))
+    if is_null.any():  # nulls, not "Null" texts, for the cast: a block's few Nulls must not refuse it
+        k = pc.if_else(pa.array(is_null), pa.scalar(None, pa.string()), k)
     try:  # fast path, no regex: Arrow's cast takes NUMBER_PATTERN's numbers, plus NaN/Inf (not finite: rejected)
         kwh = k.cast(pa.float64())
     except pa.ArrowInvalid:
@@ -391,8 +393,16 @@ def classify(f: Fields, chunk: Chunk, ref: Reference):
         checks = []
     else:
         idx = pc.index_in(household, value_set=ref.household_ids)
-        ts, on_grid = parse_times(f.field(layout.time))
-        kwh, null_reading, finite = parse_readings(f.field(layout.kwh))
+        # Header and blank lines get no time or reading: their text would send the whole block down the casts'
+        # slow paths (every file's first block holds its header).
+        not_row = None if row.all() else pa.array(~row)
+
+        def row_field(i: int | None) -> pa.Array:
+            v = f.field(i)
+            return v if not_row is None else pc.if_else(not_row, pa.scalar(None, pa.string()), v)
+
+        ts, on_grid = parse_times(row_field(layout.time))
+        kwh, null_reading, finite = parse_readings(row_field(layout.kwh))
         kwh_np = pc.fill_null(kwh, 0.0).to_numpy()
         checks = [
             ("bad_column_count", f.bad_columns),
