@@ -239,7 +239,7 @@ def measure(rows: int, work: Path, master: str, why: str, reuse: bool) -> dict:
         "--executor-memory",
         s.spark_executor_memory,
         # The history DAG's submit options (plugins/spark.py): class archives where scripts/stack.sh built them.
-        *[arg for key, value in submit_conf(s).items() for arg in ("--conf", f"{key}={value}")],
+        *[arg for key, value in submit_conf(s, python_tasks=True).items() for arg in ("--conf", f"{key}={value}")],
         str(REPO / "spark_jobs" / "ingest.py"),
         "--input",
         str(data),

@@ -304,6 +304,7 @@ def stage_graph(
         "ingest",
         ["--input", input_path, *window, "--run-id", "{{ run_id }}", *ingest_args],
         outlets=[dataset_asset("readings_halfhourly"), dataset_asset("ingest_accounting")],
+        python_tasks=True,
         **selected("ingest"),
     )
     g_readings = gate_of("readings_halfhourly")

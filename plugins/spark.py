@@ -18,13 +18,14 @@ from spark_jobs.common.settings import get_settings
 SPARK_POOL = "spark_cluster"
 
 
-def submit_conf(settings=None, day_sized: bool = False) -> dict[str, str]:
-    """The ``--conf`` every stage is submitted with (also used by bench/bench_analytics.py, which submits the jobs
-    the same way outside Airflow); ``day_sized`` stages (the daily DAG's) run their executors with C1 only."""
+def submit_conf(settings=None, day_sized: bool = False, python_tasks: bool = False) -> dict[str, str]:
+    """The ``--conf`` every stage is submitted with (also used by the benchmarks, which submit the jobs the same
+    way outside Airflow); ``day_sized`` stages (the daily DAG's) and ``python_tasks`` stages (the ingest, whose
+    tasks are Python functions) run their executors with C1 only."""
     settings = settings or get_settings()
     return {
         "spark.executorEnv.PYTHONPATH": str(settings.repo_root),
-        **{key: value for key, value in settings.spark_java_options(day_sized).items() if value},
+        **{key: value for key, value in settings.spark_java_options(day_sized, python_tasks).items() if value},
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
         # Executors stay for the whole (short) application; no dynamic allocation on a 2-core worker.
@@ -33,10 +34,16 @@ def submit_conf(settings=None, day_sized: bool = False) -> dict[str, str]:
 
 
 def spark_job(
-    task_id: str, module: str, args: list[str], cores: int | None = None, day_sized: bool = False, **kwargs: Any
+    task_id: str,
+    module: str,
+    args: list[str],
+    cores: int | None = None,
+    day_sized: bool = False,
+    python_tasks: bool = False,
+    **kwargs: Any,
 ) -> SparkSubmitOperator:
     """A stage submitted to the cluster: ``spark_jobs/<module>.py`` with templated ``args``; ``cores`` caps its
-    executor cores (None: every core the cluster offers); ``day_sized``: see :func:`submit_conf`."""
+    executor cores (None: every core the cluster offers); ``day_sized``, ``python_tasks``: see :func:`submit_conf`."""
     settings = get_settings()
     repo = str(settings.repo_root)
     return SparkSubmitOperator(
@@ -48,7 +55,7 @@ def spark_job(
         driver_memory=settings.spark_driver_memory,
         executor_memory=settings.spark_executor_memory,
         total_executor_cores=cores,
-        conf=submit_conf(settings, day_sized),
+        conf=submit_conf(settings, day_sized, python_tasks),
         env_vars={"PYTHONPATH": repo},
         pool=SPARK_POOL,
         **kwargs,

@@ -26,7 +26,8 @@ def test_each_jvm_maps_its_own_archive_once_built(tmp_path):
     assert submit_conf(settings)["spark.executor.extraJavaOptions"] == f"-XX:SharedArchiveFile={cds}/executor.jsa"
 
 
-def test_only_day_sized_stages_run_their_executors_with_c1_only(tmp_path):
+def test_only_day_sized_and_python_task_stages_run_their_executors_with_c1_only(tmp_path):
     settings = Settings(state_dir=tmp_path, spark_day_executor_java_options="-XX:TieredStopAtLevel=1")
     assert "spark.executor.extraJavaOptions" not in submit_conf(settings)
     assert submit_conf(settings, day_sized=True)["spark.executor.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
+    assert submit_conf(settings, python_tasks=True)["spark.executor.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
