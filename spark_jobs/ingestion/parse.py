@@ -24,6 +24,8 @@ Conventions (README text):
 from __future__ import annotations
 
 import gzip
+import mmap
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -121,39 +123,46 @@ def plan_chunks(files, chunk_bytes: int) -> list[Chunk]:
     return chunks
 
 
-def read_blocks(chunk: Chunk, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+def read_blocks(chunk: Chunk, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.Buffer]:
     """Whole lines of the chunk in blocks of about ``block_bytes``; each ends at a line end or the file's end.
 
     A line belongs to the chunk holding its first byte: a chunk after the first skips the line that began before
-    it, and every chunk finishes the line it is in at its end.
+    it, and every chunk finishes the line it is in at its end (lines are cut at LF here; split_lines also cuts
+    at a lone CR). A plain file's blocks are slices of a memory map of it: no copy of the bytes.
     """
     if chunk.compressed:
         with gzip.open(chunk.path, "rb") as fh:
             while data := fh.read(block_bytes):
-                yield data if data.endswith(b"\n") else data + fh.readline()
+                yield pa.py_buffer(data if data.endswith(b"\n") else data + fh.readline())
         return
     with open(chunk.path, "rb") as fh:
-        if chunk.start > 0:
-            fh.seek(chunk.start - 1)
-            fh.readline()
-        pos = fh.tell()
-        while pos < chunk.end:
-            data = fh.read(min(block_bytes, chunk.end - pos))
-            if not data:
-                return
-            if not data.endswith(b"\n"):
-                data += fh.readline()
-            pos = fh.tell()
-            yield data
+        size = os.fstat(fh.fileno()).st_size
+        if chunk.start >= min(chunk.end, size):
+            return
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    whole = pa.py_buffer(mm)
+    pos = 0 if chunk.start == 0 else _line_end(mm, chunk.start - 1, size)
+    while pos < min(chunk.end, size):
+        stop = _line_end(mm, min(pos + block_bytes, chunk.end) - 1, size)
+        yield whole.slice(pos, stop - pos)
+        pos = stop
 
 
-def split_lines(data: bytes) -> tuple[pa.Array, np.ndarray | None]:
+def _line_end(mm: mmap.mmap, i: int, size: int) -> int:
+    """Position after the first LF at or after ``i`` (the file's size if there is none)."""
+    nl = mm.find(b"\n", i)
+    return size if nl < 0 else nl + 1
+
+
+def split_lines(data: bytes | pa.Buffer) -> tuple[pa.Array, np.ndarray | None]:
     """A block's lines as a string array and a mask of lines that are not UTF-8.
 
     Lines end at LF, CRLF or a lone CR (as Hadoop's line reader and Arrow's CSV parser end them). Invalid UTF-8
     is rare, so the whole block is validated at once; only a block that fails is decoded line by line, with
     U+FFFD for the bad bytes (the raw line kept in the quarantine is then valid text).
     """
+    if isinstance(data, pa.Buffer):  # this path is for irregular blocks only: a copy is cheap enough
+        data = data.to_pybytes()
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     size = len(data) - 1 if data.endswith(b"\n") else len(data)  # no line after the last line end
@@ -283,7 +292,18 @@ def line_fields(text: pa.Array, bad_encoding: np.ndarray | None, chunk: Chunk, f
     )
 
 
-def csv_fields(data: bytes, chunk: Chunk, first_line: int) -> Fields | None:
+def _is_utf8(buf: pa.Buffer) -> bool:
+    """Whether a block is valid UTF-8, checked once over all its bytes (then so is each field: the parser cuts
+    at ASCII bytes, which never occur inside a multi-byte character)."""
+    whole = pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, buf.size], np.int32)), buf])
+    try:
+        whole.cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def csv_fields(data: bytes | pa.Buffer, chunk: Chunk, first_line: int) -> Fields | None:
     """Fields of a regular block read by Arrow's CSV parser (3-4x cheaper than splitting lines), or None.
 
     Regular: valid UTF-8, no BOM, every line with the layout's field count and no empty line (Arrow's parser
@@ -291,7 +311,8 @@ def csv_fields(data: bytes, chunk: Chunk, first_line: int) -> Fields | None:
     few blocks of a damaged file, or a file's first block with a BOM) goes to ``line_fields``.
     """
     layout = chunk.layout
-    if layout.name == "bad_header" or data.startswith(BOM.encode()):
+    buf = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    if layout.name == "bad_header" or buf.slice(0, 3).equals(pa.py_buffer(BOM.encode())) or not _is_utf8(buf):
         return None
     irregular = []
 
@@ -302,8 +323,8 @@ def csv_fields(data: bytes, chunk: Chunk, first_line: int) -> Fields | None:
     names = [f"c{i}" for i in range(layout.ncols)]
     try:
         table = pcsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pcsv.ReadOptions(use_threads=False, column_names=names, block_size=len(data) + 1),
+            buf,
+            read_options=pcsv.ReadOptions(use_threads=False, column_names=names, block_size=buf.size + 1),
             parse_options=pcsv.ParseOptions(
                 quote_char=False,
                 escape_char=False,
@@ -312,10 +333,10 @@ def csv_fields(data: bytes, chunk: Chunk, first_line: int) -> Fields | None:
                 invalid_row_handler=on_invalid,
             ),
             convert_options=pcsv.ConvertOptions(
-                column_types={c: pa.string() for c in names}, strings_can_be_null=False, check_utf8=True
+                column_types={c: pa.string() for c in names}, strings_can_be_null=False, check_utf8=False
             ),
         )
-    except pa.ArrowInvalid:  # not UTF-8
+    except pa.ArrowInvalid:  # whatever the parser refuses goes to the line path
         return None
     if irregular:
         return None
