@@ -1,6 +1,7 @@
 """Speed and memory benchmark of the ingest job (not a test): CSV -> Parquet rows/s, peak RSS, DuckDB baseline.
 
-    .venv/bin/python bench/bench_ingest.py [--rows 10000000,50000000] [--master auto|local[2]|spark://...] [--reuse-data]
+    .venv/bin/python bench/bench_ingest.py [--rows 10000000,50000000] [--repeat 3] [--master auto|local[2]|spark://...]
+        [--reuse-data]
 
 1. Generates data in the original LCL layout with spark_jobs.generate (real household ids first, so household
    information matches; quirks on: duplicates, Null, gaps), 1M rows per file like the original partition files.
@@ -8,7 +9,9 @@
    standalone executor JVMs every 0.25 s.
 3. Runs DuckDB ``read_csv`` -> Parquet on the same files in a subprocess (2 threads, same columns, same local_date
    partitioning, ICU time zone), sampling its RSS the same way.
-Prints the figures and writes bench/results/ingest.json. Target: >= 0.5M rows/s, <= 1.5x DuckDB, RSS <= 8 GB.
+Each repeat measures every size with both engines back to back, after reading the files into the page cache.
+Prints the figures and writes bench/results/ingest.json: every run, the per-size medians with the targets judged
+on them (>= 0.5M rows/s, <= 1.5x DuckDB, RSS <= 8 GB), and a two-point fit extrapolated to 167M rows.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import platform
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -155,6 +159,15 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, RssSam
     return seconds, sampler, output
 
 
+def warm_page_cache(folder: Path) -> None:
+    """Read the input files once so that each engine reads them from the page cache: the kernel here reclaims
+    cold cache pages (DAMON), and an engine that happened to read from disk measured twice as slow."""
+    for path in sorted(folder.glob("*.csv")):
+        with open(path, "rb") as fh:
+            while fh.read(16 << 20):
+                pass
+
+
 def choose_master(requested: str) -> tuple[str, str]:
     """'auto': the standalone master if it answers and has 2 free cores, else local[2] (the machine is shared)."""
     if requested != "auto":
@@ -248,11 +261,13 @@ def measure(rows: int, work: Path, master: str, why: str, reuse: bool) -> dict:
         "--run-id",
         "bench",
     ]
+    warm_page_cache(data)
     spark_s, spark_rss, _ = run_measured(spark_cmd, env)
     report = json.loads((lake / "readings_halfhourly" / "_ingest_runs" / "bench.json").read_text())
     rows_read = report["totals"]["rows_read"]
 
     shutil.rmtree(duck_out, ignore_errors=True)
+    warm_page_cache(data)
     duck_s, duck_rss, duck_out_text = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, str(data), str(duck_out)])
     duck_copy_s = float(duck_out_text.strip().splitlines()[-1])
 
@@ -329,26 +344,83 @@ def measure(rows: int, work: Path, master: str, why: str, reuse: bool) -> dict:
     return result
 
 
+def summarise(runs: list[dict]) -> dict:
+    """Per input size, the median over repeats (this shared machine's speed drifts by tens of percent within an
+    hour: each repeat runs both engines back to back, and the targets are judged on the medians)."""
+    sizes: dict[int, list[dict]] = {}
+    for r in runs:
+        sizes.setdefault(r["input"]["rows"], []).append(r)
+    out = {}
+    for rows, rs in sorted(sizes.items()):
+        spark = [r["spark"]["seconds_wall_incl_jvm_start"] for r in rs]
+        duck = [r["duckdb"]["seconds_wall"] for r in rs]
+        ratios = [r["ratio_spark_over_duckdb"] for r in rs]
+        rss = max(r["spark"]["peak_rss_driver_bytes"] + r["spark"]["peak_rss_executors_bytes"] for r in rs)
+        median_ratio = statistics.median(ratios)
+        out[str(rows)] = {
+            "repeats": len(rs),
+            "spark_seconds_median": round(statistics.median(spark), 1),
+            "duckdb_seconds_median": round(statistics.median(duck), 1),
+            "ratio_spark_over_duckdb_median": round(median_ratio, 2),
+            "ratio_spark_over_duckdb_range": [min(ratios), max(ratios)],
+            "rows_per_second_median": round(rows / statistics.median(spark)),
+            "targets_on_medians": {
+                "rows_per_second>=500k": rows / statistics.median(spark) >= TARGET_ROWS_PER_S,
+                "time<=1.5x_duckdb": median_ratio <= TARGET_RATIO_VS_DUCKDB,
+                "peak_rss<=8GB": rss <= TARGET_RSS_BYTES,
+            },
+        }
+    return out
+
+
+def two_point_fit(summary: dict) -> dict:
+    """Each engine's median wall time as fixed seconds + seconds per row, through the smallest and largest size.
+
+    Spark's fixed part (JVMs, session, Python workers: ~7-8 s even for a trivial spark-submit here) dominates a
+    10M-row run; the marginal cost per row says how the engines compare on the full data set.
+    """
+    (n0, small), (n1, large) = sorted(summary.items(), key=lambda kv: int(kv[0]))[:: len(summary) - 1]
+    rows = int(n1) - int(n0)
+    fit = {}
+    for engine in ("spark", "duckdb"):
+        key = f"{engine}_seconds_median"
+        per_row = (large[key] - small[key]) / rows
+        fixed = large[key] - per_row * int(n1)
+        fit[engine] = {
+            "fixed_seconds": round(fixed, 1),
+            "marginal_us_per_row": round(per_row * 1e6, 3),
+            "seconds_167M": round(fixed + per_row * FULL_LCL_ROWS),
+        }
+    fit["ratio_spark_over_duckdb_167M"] = round(fit["spark"]["seconds_167M"] / fit["duckdb"]["seconds_167M"], 2)
+    fit["ratio_spark_over_duckdb_marginal"] = round(
+        fit["spark"]["marginal_us_per_row"] / fit["duckdb"]["marginal_us_per_row"], 2
+    )
+    return fit
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", default="10000000,50000000", help="comma-separated sizes, each measured in turn")
+    p.add_argument("--repeat", type=int, default=3, help="measure every size this many times (medians reported)")
     p.add_argument("--work", type=Path, default=get_settings().state_dir / "bench" / "ingest")
     p.add_argument("--master", default="auto")
     p.add_argument("--reuse-data", action="store_true")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ingest.json")
     args = p.parse_args(argv)
     master, why = choose_master(args.master)
-    runs = [measure(int(n), args.work / f"rows_{int(n)}", master, why, args.reuse_data) for n in args.rows.split(",")]
-    largest = max(runs, key=lambda r: r["input"]["rows"])
-    out = {
-        "runs": runs,
-        "largest_run": {
-            "rows": largest["input"]["rows"],
-            "rows_per_second": largest["spark"]["rows_per_second"],
-            "extrapolated_seconds_167M": largest["spark"]["extrapolated_seconds_167M"],
-            "targets": largest["targets"],
-        },
-    }
+    sizes = [int(n) for n in args.rows.split(",")]
+    runs = [
+        measure(n, args.work / f"rows_{n}", master, why, args.reuse_data or i > 0)
+        for i in range(args.repeat)
+        for n in sizes
+    ]
+    out = {"summary": summarise(runs), "runs": runs}
+    if len(out["summary"]) >= 2:
+        out["two_point_fit"] = two_point_fit(out["summary"])
+    for rows, s in out["summary"].items():
+        print(f"{int(rows):,} rows: {s}")
+    if "two_point_fit" in out:
+        print(f"two-point fit (fixed s + marginal us/row, 167M rows): {out['two_point_fit']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"written {args.out}")
