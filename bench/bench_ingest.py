@@ -379,7 +379,8 @@ def two_point_fit(summary: dict) -> dict:
     Spark's fixed part (JVMs, session, Python workers: ~7-8 s even for a trivial spark-submit here) dominates a
     10M-row run; the marginal cost per row says how the engines compare on the full data set.
     """
-    (n0, small), (n1, large) = sorted(summary.items(), key=lambda kv: int(kv[0]))[:: len(summary) - 1]
+    by_size = sorted(summary.items(), key=lambda kv: int(kv[0]))
+    (n0, small), (n1, large) = by_size[0], by_size[-1]
     rows = int(n1) - int(n0)
     fit = {}
     for engine in ("spark", "duckdb"):

@@ -151,9 +151,9 @@ class Settings(BaseSettings):
 
     def spark_java_options(self, day_sized: bool = False, python_tasks: bool = False) -> dict[str, str]:
         """``spark.driver.extraJavaOptions`` / ``spark.executor.extraJavaOptions`` of a stage: the JIT settings
-        (the executors' only for ``day_sized`` or ``python_tasks`` stages) plus, where scripts/stack.sh built them, the class archives
-        (a JVM given a missing archive would run without even the JDK's own, so the option is only added for files
-        that exist)."""
+        (the executors' only for ``day_sized`` or ``python_tasks`` stages) plus, where scripts/stack.sh built them,
+        the class archives (a JVM given a missing archive would run without even the JDK's own, so the option is
+        only added for files that exist)."""
         driver = [self.spark_driver_java_options]
         executor = [self.spark_day_executor_java_options if day_sized or python_tasks else ""]
         for role, opts in (("driver", driver), ("executor", executor)):

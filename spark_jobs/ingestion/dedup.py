@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from spark_jobs.ingestion.lake import write_day
-from spark_jobs.ingestion.parse import VALID_ROWS
+from spark_jobs.ingestion.parse import DAY_US, SLOT_US, VALID_ROWS, column
 
 OUTCOMES = ("not_sampled", "duplicate_exact", "duplicate_conflict", "out_of_range", "clean")
 EPOCH = date(1970, 1, 1)
@@ -47,7 +47,7 @@ class BucketWriter:
     def write(self, valid: pa.Table) -> None:
         if not valid.num_rows:
             return
-        b = bucket_of(valid["local_date"].combine_chunks(), self.buckets)
+        b = bucket_of(column(valid, "local_date"), self.buckets)
         order = np.argsort(b, kind="stable")
         sorted_b = b[order]
         table = valid.take(pa.array(order))
@@ -77,10 +77,8 @@ def read_bucket(folder: Path) -> pa.Table:
     for p in sorted(folder.glob("c*.arrow")):
         with pa.memory_map(str(p)) as src:
             tables.append(ipc.open_file(src).read_all())
-    return pa.concat_tables(tables) if tables else VALID_ROWS.empty_table()
-
-
-DAY_US, SLOT_US = 86_400 * 10**6, 1_800 * 10**6
+    # One chunk per column, copied once here: the duplicate rules and clean_table then read the columns as is.
+    return pa.concat_tables(tables).combine_chunks() if tables else VALID_ROWS.empty_table()
 
 
 def sort_key(rows: pa.Table, households: int) -> np.ndarray:
@@ -90,11 +88,11 @@ def sort_key(rows: pa.Table, households: int) -> np.ndarray:
     next midnight, so ``start - midnight + 1 h`` in half hours is a slot in 0..49 that orders a day's times;
     sorting one integer is ~10x cheaper than Arrow's sort over five columns with a string among them.
     """
-    day = rows["local_date"].combine_chunks().view(pa.int32()).to_numpy().astype(np.int64)
-    us = rows["interval_start_utc"].combine_chunks().view(pa.int64()).to_numpy()
+    day = column(rows, "local_date").view(pa.int32()).to_numpy().astype(np.int64)
+    us = column(rows, "interval_start_utc").view(pa.int64()).to_numpy()
     key = day - day.min()
     key *= households
-    key += rows["household"].combine_chunks().to_numpy()
+    key += column(rows, "household").to_numpy()
     key *= 64
     key += (us - day * DAY_US + 3_600 * 10**6) // SLOT_US
     return key
@@ -102,8 +100,8 @@ def sort_key(rows: pa.Table, households: int) -> np.ndarray:
 
 def in_input_order(rows: pa.Table) -> bool:
     """Whether rows come in input order (chunk_id, then line, ascending), as read_bucket returns a bucket."""
-    chunk = rows["chunk_id"].combine_chunks().to_numpy()
-    line = rows["line"].combine_chunks().to_numpy()
+    chunk = column(rows, "chunk_id").to_numpy()
+    line = column(rows, "line").to_numpy()
     return bool(np.all((chunk[1:] > chunk[:-1]) | ((chunk[1:] == chunk[:-1]) & (line[1:] > line[:-1]))))
 
 
@@ -123,12 +121,12 @@ def resolve(
     if sample is not None:
         in_sample = np.zeros(households, bool)
         in_sample[sample] = True
-        outcome[~in_sample[rows["household"].combine_chunks().to_numpy()]] = OUTCOMES.index("not_sampled")
+        outcome[~in_sample[column(rows, "household").to_numpy()]] = OUTCOMES.index("not_sampled")
     key = sort_key(rows, households)
     if in_input_order(rows):  # a stable sort keeps input order within a group: its last row is the last line
         order = np.argsort(key, kind="stable")
     else:
-        chunk, line = (rows[c].combine_chunks().to_numpy() for c in ("chunk_id", "line"))
+        chunk, line = (column(rows, c).to_numpy() for c in ("chunk_id", "line"))
         order = np.lexsort((line, chunk, key))
     order = order[outcome[order] == clean_code]  # the sample's rows only
     key = key[order]
@@ -138,12 +136,12 @@ def resolve(
         is_dup[dups] = True
         ends = np.flatnonzero(~is_dup)
         kept = order[ends[np.searchsorted(ends, dups)]]
-        kwh = rows["energy_kwh"].combine_chunks().to_numpy()
+        kwh = column(rows, "energy_kwh").to_numpy()
         exact = kwh[order[dups]] == kwh[kept]
         outcome[order[dups]] = np.where(exact, OUTCOMES.index("duplicate_exact"), OUTCOMES.index("duplicate_conflict"))
         order = order[~is_dup]
     if from_date is not None or to_date is not None:
-        day = rows["local_date"].combine_chunks().view(pa.int32()).to_numpy()[order]
+        day = column(rows, "local_date").view(pa.int32()).to_numpy()[order]
         lo = (from_date - EPOCH).days if from_date is not None else np.iinfo(np.int32).min
         hi = (to_date - EPOCH).days if to_date is not None else np.iinfo(np.int32).max
         out = (day < lo) | (day > hi)
@@ -160,7 +158,7 @@ def clean_table(rows: pa.Table, clean: np.ndarray, household_ids: pa.Array, chun
     idx = pa.array(clean)
 
     def col(name: str) -> pa.Array:
-        return rows[name].combine_chunks().take(idx)
+        return column(rows, name).take(idx)
 
     return pa.table(
         {
@@ -179,7 +177,7 @@ def write_days(clean: pa.Table, out: Path, part_name: str) -> None:
     """Clean rows (``clean_table``, sorted by local_date) as ``out/local_date=D/<part_name>.parquet``."""
     if not clean.num_rows:
         return
-    day = clean["local_date"].combine_chunks().view(pa.int32()).to_numpy()
+    day = column(clean, "local_date").view(pa.int32()).to_numpy()
     table = clean.drop_columns(["local_date"])
     cuts = np.flatnonzero(np.diff(day)) + 1
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(day)], strict=True):
@@ -188,5 +186,5 @@ def write_days(clean: pa.Table, out: Path, part_name: str) -> None:
 
 def outcome_counts(rows: pa.Table, outcome: np.ndarray, chunks: int) -> dict[str, list[int]]:
     """Per outcome, the number of rows of each chunk."""
-    chunk = rows["chunk_id"].combine_chunks().to_numpy(zero_copy_only=False) if rows.num_rows else np.array([], int)
+    chunk = column(rows, "chunk_id").to_numpy(zero_copy_only=False) if rows.num_rows else np.array([], int)
     return {name: np.bincount(chunk[outcome == i], minlength=chunks).tolist() for i, name in enumerate(OUTCOMES)}

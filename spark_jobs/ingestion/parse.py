@@ -188,6 +188,12 @@ def split_lines(data: bytes | pa.Buffer) -> tuple[pa.Array, np.ndarray | None]:
     return text, bad
 
 
+def column(table: pa.Table, name: str) -> pa.Array:
+    """A table's column as one array, without the copy ``combine_chunks`` makes even of a single chunk."""
+    c = table[name]
+    return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
+
+
 def _mask(a) -> np.ndarray:
     """Boolean Arrow array -> numpy bool, null = False."""
     return pc.fill_null(a, False).to_numpy(zero_copy_only=False)
@@ -340,7 +346,7 @@ def csv_fields(data: bytes | pa.Buffer, chunk: Chunk, first_line: int) -> Fields
         return None
     if irregular:
         return None
-    cols = [table[c].combine_chunks() for c in names]
+    cols = [column(table, c) for c in names]
     n = table.num_rows
     if pc.any(pc.starts_with(cols[0], BOM)).as_py():
         return None
