@@ -81,7 +81,6 @@ CHUNK_BYTES = 64 << 20  # CSV bytes per chunk: ~1.3M lines, blocks read one afte
 TASK_BYTES = 128 << 20  # CSV bytes per parse task (one or more chunks): ~1 s of work; each task costs 40-80 ms
 BUCKET_TARGET_BYTES = 64 << 20  # CSV bytes per duplicate-resolution task: ~1.3M rows, ~0.25 GB of Arrow at peak
 # (50M rows: 38 buckets of 64 MB took 8.9-11.3 CPU-s, 19 of 128 MB 11.3-13.2, 10 of 256 MB 18.2-18.5)
-GZIP_RATIO = 6  # rough expansion of LCL CSV under gzip, for sizing buckets only
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,9 +134,12 @@ def read_household_info(path: Path, max_kwh: float, tz: str) -> Reference:
 # 1.05 s with it against 1.3-1.5 s with mimalloc on this machine (blocks of tens of MB allocated and freed).
 
 
-def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets: int, sampled: bool) -> list[dict]:
-    """Stage 1: one task per chunk; each returns its counts, line count and, in a ``sampled`` run, the households
-    with valid rows."""
+def parse_all(
+    spark, chunks: list[Chunk], text_bytes: int, ref: Reference, staging: Path, buckets: int, sampled: bool
+) -> list[dict]:
+    """Stage 1: chunks parsed in tasks of about TASK_BYTES of CSV text (``text_bytes`` in all, gzip files counted
+    decompressed); each chunk returns its counts, line count and, in a ``sampled`` run, the households with valid
+    rows."""
     bucket_dir, rejected_dir = staging / "buckets", staging / "rejected"
 
     def task(chunk: Chunk) -> dict:
@@ -161,10 +163,7 @@ def parse_all(spark, chunks: list[Chunk], ref: Reference, staging: Path, buckets
         }
 
     # Several small chunks (the LCL files are ~50 MB each) share a task: each task costs the cluster 40-80 ms.
-    tasks = min(
-        len(chunks),
-        max(spark.sparkContext.defaultParallelism, math.ceil(sum(c.end - c.start for c in chunks) / TASK_BYTES)),
-    )
+    tasks = min(len(chunks), max(spark.sparkContext.defaultParallelism, math.ceil(text_bytes / TASK_BYTES)))
     out = spark.sparkContext.parallelize(chunks, tasks).map(task).collect()
     log_tasks("parse", [p["seconds"] for p in out])
     return sorted(out, key=lambda p: p["chunk_id"])
@@ -286,10 +285,10 @@ def run(spark, args: argparse.Namespace) -> dict:
     shutil.rmtree(staging, ignore_errors=True)  # a crashed run with the same id must not leave bucket files behind
     if readable:
         chunks = plan_chunks(readable, CHUNK_BYTES)
-        est = sum(f.size_bytes * (GZIP_RATIO if f.compressed else 1) for f in readable)
-        buckets = max(spark.sparkContext.defaultParallelism, math.ceil(est / BUCKET_TARGET_BYTES))
+        text_bytes = sum(f.text_bytes for f in readable)  # gzip files at their decompressed size
+        buckets = max(spark.sparkContext.defaultParallelism, math.ceil(text_bytes / BUCKET_TARGET_BYTES))
         ref = read_household_info(args.household_info, settings.max_halfhour_kwh, settings.local_timezone)
-        parsed = parse_all(spark, chunks, ref, staging, buckets, sampled=args.households is not None)
+        parsed = parse_all(spark, chunks, text_bytes, ref, staging, buckets, sampled=args.households is not None)
         timer.lap("read_parse_classify")
         if args.households is not None:
             households = sorted({h for p in parsed for h in p["households"]})

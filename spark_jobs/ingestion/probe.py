@@ -63,6 +63,7 @@ class ProbedFile:
     header: str | None = None  # first line as Spark will see it (no BOM, no CR)
     error: str | None = None
     compressed: bool = False
+    text_bytes: int = 0  # bytes of CSV text: the file's size, or its decompressed size if gzip (sizes the tasks)
     extra: dict = field(default_factory=dict)
 
 
@@ -99,11 +100,14 @@ def parse_header(header: str) -> Layout:
     )
 
 
-def _check_gzip(path: str) -> None:
-    """Decompress the whole stream (C speed, constant memory) so a truncated gzip fails here, not in Spark."""
+def _check_gzip(path: str) -> int:
+    """Decompress the whole stream (C speed, constant memory) so a truncated gzip fails here, not in Spark;
+    returns the decompressed size (the gzip trailer's ISIZE is only that size modulo 4 GiB, of the last member)."""
+    total = 0
     with gzip.open(path, "rb") as fh:
-        while fh.read(1 << 22):
-            pass
+        while block := fh.read(1 << 22):
+            total += len(block)
+    return total
 
 
 def probe_file(path: str) -> ProbedFile:
@@ -126,9 +130,10 @@ def probe_file(path: str) -> ProbedFile:
             compressed=True,
             error=f"{name}: gzip content without a .gz suffix (Spark would read it as text); rename it to *.gz",
         )
+    text_bytes = size
     try:
         if compressed:
-            _check_gzip(path)
+            text_bytes = _check_gzip(path)
             opener = gzip.open
         else:
             opener = open
@@ -155,7 +160,17 @@ def probe_file(path: str) -> ProbedFile:
     layout = parse_header(header)
     status = STATUS_OK if layout.name != "bad_header" else STATUS_BAD_HEADER
     error = None if status == STATUS_OK else f"{name}: unknown header {header[:200]!r}; all lines quarantined"
-    return ProbedFile(path, name, size, status, layout=layout, header=header, error=error, compressed=compressed)
+    return ProbedFile(
+        path,
+        name,
+        size,
+        status,
+        layout=layout,
+        header=header,
+        error=error,
+        compressed=compressed,
+        text_bytes=text_bytes,
+    )
 
 
 def probe_inputs(patterns: list[str]) -> list[ProbedFile]:

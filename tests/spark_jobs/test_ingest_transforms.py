@@ -27,7 +27,7 @@ from spark_jobs.ingestion.parse import (
     read_blocks,
     split_lines,
 )
-from spark_jobs.ingestion.probe import parse_header
+from spark_jobs.ingestion.probe import STATUS_OK, STATUS_UNREADABLE, parse_header, probe_file
 
 HEADER = "LCLid,stdorToU,DateTime,KWH/hh (per half hour) "
 LCL = parse_header(HEADER)
@@ -42,6 +42,20 @@ def test_headers_are_detected_by_name():
     assert (kaggle.name, kaggle.time, kaggle.kwh) == ("kaggle_halfhourly", 1, 2)
     assert parse_header("id,time,value").name == "bad_header"
     assert parse_header("LCLid,DateTime").name == "bad_header"
+
+
+def test_probe_counts_gzip_files_at_their_decompressed_size(tmp_path):
+    """Tasks and buckets are sized by CSV text, so a gzip file must not count at its (~6x smaller) size on disk."""
+    text = (HEADER + "\r\n" + "MAC000001,Std,2013-01-10 00:30:00.0000000, 0.123 \r\n" * 5000).encode()
+    plain, gz, cut = tmp_path / "a.csv", tmp_path / "a2.csv.gz", tmp_path / "a3.csv.gz"
+    plain.write_bytes(text)
+    gz.write_bytes(gzip.compress(text))
+    cut.write_bytes(gz.read_bytes()[:-100])
+    p, g, c = probe_file(str(plain)), probe_file(str(gz)), probe_file(str(cut))
+    assert (p.status, p.text_bytes, p.size_bytes) == (STATUS_OK, len(text), len(text))
+    assert (g.status, g.compressed, g.text_bytes) == (STATUS_OK, True, len(text))
+    assert g.size_bytes < len(text) // 10
+    assert c.status == STATUS_UNREADABLE and "a3.csv.gz" in c.error
 
 
 def chunk(path="f.csv", start=0, end=0, chunk_id=0, layout=LCL, compressed=False) -> Chunk:
