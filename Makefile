@@ -22,6 +22,7 @@ install:
 start: install
 	@$(ENV) scripts/stack.sh start
 	@$(ENV) airflow pools set spark_cluster "$$SM_SPARK_POOL_SLOTS" "Spark applications at once on the embedded cluster" >/dev/null
+	@$(ENV) airflow pools set serving_store 1 "Loads into the MongoDB serving store, one at a time" >/dev/null
 
 run: start demo urls
 

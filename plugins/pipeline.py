@@ -99,7 +99,12 @@ def gate(datasets: list[str], first_day: str, last_day: str) -> dict[str, dict[s
     return summaries
 
 
-@task
+SERVING_POOL = "serving_store"
+"""One slot: loads into MongoDB run one at a time across all DAGs, since two loads of the same slice would race
+on its marker, and a compaction swaps the whole collection."""
+
+
+@task(pool=SERVING_POOL)
 def load_serving(
     datasets: list[str],
     first_day: str,

@@ -21,6 +21,8 @@ PY
 # Every Spark stage runs in this pool (plugins/spark.py): one application at a time by default, so a run
 # gets all the workers' cores; raise SPARK_POOL_SLOTS when the cluster is scaled out.
 airflow pools set spark_cluster "${SPARK_POOL_SLOTS}" "Spark applications running at once on the cluster"
+# Loads into MongoDB run one at a time across all DAGs (plugins/pipeline.py: SERVING_POOL).
+airflow pools set serving_store 1 "Loads into the MongoDB serving store, one at a time"
 
 # Folders of the shared data volume (the image creates them too; this repairs a volume made elsewhere).
 mkdir -p "${SMARTMETER_LANDING_DIR}" "${SMARTMETER_LAKE_DIR}" "${SMARTMETER_STATE_DIR}" "${SMARTMETER_MODELS_DIR}"

@@ -201,3 +201,16 @@ def test_every_gate_names_datasets_that_have_a_suite(dagbag):
     for dag_id, task in gates:
         datasets = task.op_args[0]
         assert isinstance(datasets, list) and datasets and set(datasets) <= suites, (dag_id, task.task_id, datasets)
+
+
+def test_every_pool_a_task_uses_is_created_by_make_and_by_the_compose_init(dagbag):
+    """A task in a pool that does not exist is never scheduled; both set-ups create every pool the DAGs use."""
+    repo = DAGS_DIR.parent
+    setups = {f: (repo / f).read_text() for f in ("Makefile", "docker/airflow/airflow-init.sh")}
+    pools = {t.pool for dag in dagbag.dags.values() for t in dag.tasks} - {"default_pool"}
+    assert {"spark_cluster", "serving_store"} <= pools, pools
+    for name, text in setups.items():
+        missing = [p for p in pools if f"airflow pools set {p} " not in text]
+        assert not missing, f"{name} does not create the pools {missing}"
+    loads = [t for dag in dagbag.dags.values() for t in dag.tasks if t.task_id == "load_serving"]
+    assert loads and {t.pool for t in loads} == {"serving_store"}

@@ -396,3 +396,103 @@ def test_reload_after_the_collection_was_dropped(clean, tmp_path):
     again = loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db)
     assert again["inserted"] == 12
     assert db.household_daily.count_documents({}) == 12
+
+
+def test_compaction_pays_when_deletes_would_read_the_collection_many_times():
+    chunk = loader.DELETE_CHUNK
+    assert not loader.compaction_pays(docs_total=100_000, docs_garbage=2_000)  # one read beats a copy
+    assert loader.compaction_pays(docs_total=200_000, docs_garbage=100_000)  # four reads lose to one copy
+    assert loader.compaction_pays(docs_total=9_000_000, docs_garbage=4_500_000)  # a history reload: 150 reads
+    assert not loader.compaction_pays(docs_total=10 * chunk, docs_garbage=chunk)
+
+
+def test_reload_by_compaction_equals_reload_by_range_deletes(clean, tmp_path, monkeypatch):
+    """Two reloads of the same data, one removing the old versions by range deletes, one by copying the
+    collection and swapping the copy in, leave the same documents, indexes and markers; the decision is by
+    cost, taken only where deletes read the whole collection (FerretDB)."""
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    write_partitioned(tmp_path, "household_daily", daily_rows(bump=1.0))
+    by_range = loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db, compact=False)
+    expected = checksum(db, "household_daily")
+    assert not by_range["compacted"] and by_range["replaced_docs"] == 12
+
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r3", lake_dir=tmp_path, db=db, compact=True)
+    write_partitioned(tmp_path, "household_daily", daily_rows(bump=1.0))
+    committed_ids = {d["_id"] for d in db.household_daily.find()}
+    monkeypatch.setattr(loader, "DELETE_CHUNK", 2)  # six delete commands for 12 documents: a copy is cheaper
+    by_cost = loader.load_dataset("household_daily", run_id="r4", lake_dir=tmp_path, db=db)
+    assert by_cost["compacted"] is loader.server_features(db)["deletes_scan"]
+    assert by_cost["replaced_docs"] == 12 and by_cost["modified"] == 12
+    assert db.household_daily.count_documents({}) == 12 and checksum(db, "household_daily") == expected
+    assert not committed_ids & {d["_id"] for d in db.household_daily.find()}
+    info = db.household_daily.index_information()
+    assert info["natural_key_unique"]["unique"] and {"date_acorn", "date_tariff"} <= set(info)
+    with pytest.raises(MongoDuplicateKeyError):
+        db.household_daily.insert_one({k: v for k, v in db.household_daily.find_one().items() if k != "_id"})
+    assert not any(m.get("pending") for m in db[SERVING_LOADS].find({"collection": "household_daily"}))
+    assert not [n for n in db.list_collection_names() if n.startswith("household_daily__")]
+    assert checksum(db, "household_daily", loader.committed_filter(db, "household_daily")) == expected
+
+
+def test_compaction_stopped_between_its_renames_is_completed_by_the_next_load(clean, tmp_path, monkeypatch):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    write_partitioned(tmp_path, "household_daily", daily_rows(bump=1.0))
+
+    def first_rename_only(database, name):
+        database[name].rename(name + loader.SWAPPED_SUFFIX)
+        raise OSError("killed between the renames")
+
+    monkeypatch.setattr(loader, "_swap", first_rename_only)
+    with pytest.raises(OSError, match="between the renames"):
+        loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db, compact=True)
+    monkeypatch.undo()
+    assert "household_daily" not in db.list_collection_names()
+    # the next load finds the finished copy and puts it in place (the new version, committed before the swap);
+    # the slices still list the old versions as pending, so it rewrites them, deleting what is left (nothing)
+    again = loader.load_dataset("household_daily", run_id="r3", lake_dir=tmp_path, db=db)
+    assert again["unchanged"] == 12 and again["replaced_docs"] == 12 and db.household_daily.count_documents({}) == 12
+    assert checksum(db, "household_daily") == checksum_of_rows(db, daily_rows(bump=1.0))
+    assert not [n for n in db.list_collection_names() if n.startswith("household_daily__")]
+
+
+def test_compaction_stopped_while_copying_leaves_the_collection_whole(clean, tmp_path, monkeypatch):
+    db = clean
+    write_partitioned(tmp_path, "household_daily", daily_rows())
+    loader.load_dataset("household_daily", run_id="r1", lake_dir=tmp_path, db=db)
+    write_partitioned(tmp_path, "household_daily", daily_rows(bump=1.0))
+    monkeypatch.setattr(loader, "_swap", lambda database, name: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        loader.load_dataset("household_daily", run_id="r2", lake_dir=tmp_path, db=db, compact=True)
+    monkeypatch.undo()
+    # committed: the new version; the old one is still there, pending, and the unfinished copy beside it
+    assert db.household_daily.count_documents({}) == 24
+    assert "household_daily" + loader.COMPACT_SUFFIX in db.list_collection_names()
+    committed = loader.committed_filter(db, "household_daily")
+    assert checksum(db, "household_daily", committed) == checksum_of_rows(db, daily_rows(bump=1.0))
+    loader.ensure_collections(db, names=["household_daily"])  # drops the unfinished copy
+    assert "household_daily" + loader.COMPACT_SUFFIX not in db.list_collection_names()
+    # a version pending on a slice (another load at work, for all the loader knows) blocks a compaction
+    write_partitioned(tmp_path, "household_daily", daily_rows(days=DAYS[:1], bump=2.0))
+    res = loader.load_dataset(
+        "household_daily", local_dates=DAYS[:1], run_id="r3", lake_dir=tmp_path, db=db, compact=True
+    )
+    assert not res["compacted"] and res["replaced_docs"] == 4 + 4  # day 1's old and superseded versions
+    assert db.household_daily.count_documents({}) == 12 + 8  # days 2 and 3 still have their old versions pending
+    final = loader.load_dataset("household_daily", run_id="r4", lake_dir=tmp_path, db=db, skip_unchanged=False)
+    assert final["replaced_docs"] == 12 + 8 and db.household_daily.count_documents({}) == 12
+
+
+def checksum_of_rows(db, rows: list[dict]) -> str:
+    """The checksum of ``rows`` as the loader serves them: loaded into a scratch collection of its own."""
+    scratch = db.client[db.name + "_x"]
+    try:
+        loader.ensure_collections(scratch, names=["household_daily"])
+        loader.load_table(pa.Table.from_pylist(rows), "household_daily", run_id="x", db=scratch)
+        return checksum(scratch, "household_daily")
+    finally:
+        db.client.drop_database(scratch.name)
