@@ -43,8 +43,10 @@ What FerretDB v1.24.2 (SQLite handler) supports, measured against the embedded s
   (``delete_one({"_id": ...})`` took 0.3 s on a 40k-document collection), so the loader never deletes or
   updates per document; a ``delete`` matching more than 32 766 documents fails ("too many SQL variables"), so
   cleanup deletes at most 30 000 documents per command, ranges ``$or``-ed together (one scan per 30k);
-- bulk insert: CPU-bound in FerretDB at about 25k docs/s of its CPU for a 10-field document; on this busy 2-vCPU
-  host plain ``insert_many`` reached 7-18k docs/s, with or without the secondary indexes (see bench/bench_load.py).
+- secondary indexes: built and maintained, but never read (its SQLite queries filter only on ``_id``), so
+  only the unique ones are created there (:func:`served_indexes`; explain's ``filterPushdown`` tells);
+- bulk insert: CPU-bound in FerretDB at about 13-25k docs/s of its CPU for a 10-field document; on this busy
+  2-vCPU host plain ``insert_many`` reached 7-30k docs/s (see bench/bench_load.py).
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ def server_features(db: Database) -> dict[str, Any]:
         feats["json_schema_error"] = str(exc.details.get("errmsg", exc))[:200] if exc.details else str(exc)[:200]
         db.create_collection(probe)
     try:
+        # FerretDB's explain says whether a filter reaches its backend; where one on a plain field does not,
+        # every query reads the whole collection and an index on that field is never read
+        plan = db.command("explain", {"find": probe, "filter": {"a": 1}})
+        feats["field_filters_use_indexes"] = plan.get("filterPushdown", True) is not False
         db.command("collMod", probe, validator=validator)
         feats["coll_mod"] = True
     except OperationFailure as exc:
@@ -209,7 +215,17 @@ def ensure_collections(
                 entry["validator"] = "applied"
             else:
                 entry["validator"] = f"skipped: {feats['server']} does not support $jsonSchema validators"
-        entry["indexes"] = [_ensure_index(database, name, ix) for ix in s.all_indexes()]
+        used, unused = served_indexes(s, feats)
+        entry["indexes"] = [_ensure_index(database, name, ix) for ix in used]
+        if unused:
+            present = database[name].index_information()
+            for ix in unused:
+                if ix.name in present:
+                    database[name].drop_index(ix.name)
+            entry["indexes_skipped"] = {
+                "names": [ix.name for ix in unused],
+                "reason": f"{feats['server']} filters every query outside the index, so only unique indexes help",
+            }
         report["collections"][name] = entry
         database[SERVING_COLLECTIONS].replace_one(
             {"_id": name},
@@ -221,13 +237,26 @@ def ensure_collections(
                 "partition": s.partition,
                 "validator": entry["validator"],
                 "indexes": entry["indexes"],
+                "indexes_skipped": entry.get("indexes_skipped"),
                 "server": feats["server"],
                 "ensured_at": datetime.now(UTC),
             },
             upsert=True,
         )
-    _ensure_index(database, SERVING_LOADS, Index(("collection", "slice"), "collection_slice"))
+    if feats["field_filters_use_indexes"]:
+        _ensure_index(database, SERVING_LOADS, Index(("collection", "slice"), "collection_slice"))
     return report
+
+
+def served_indexes(s: CollectionSpec, feats: dict[str, Any]) -> tuple[list[Index], list[Index]]:
+    """The collection's indexes to create, and those left out: on a server that reads every document of a
+    collection for any filter but an ``_id`` match (FerretDB v1), the query-path indexes would cost each insert
+    its index entries (FerretDB: 20-30% of a load's server CPU) and speed up nothing; unique ones still guard
+    the keys."""
+    indexes = s.all_indexes()
+    if feats.get("field_filters_use_indexes", True):
+        return indexes, []
+    return [ix for ix in indexes if ix.unique], [ix for ix in indexes if not ix.unique]
 
 
 def _ensure_index(database: Database, coll: str, ix: Index) -> str:
@@ -526,7 +555,7 @@ def compact_collection(
         database.create_collection(copy_name, validator=s.validator())
     else:
         database.create_collection(copy_name)
-    for ix in s.all_indexes():
+    for ix in served_indexes(s, server_features(database))[0]:
         _ensure_index(database, copy_name, ix)
     raw = CodecOptions(document_class=RawBSONDocument)  # documents pass through without decoding
     source, target = database[name].with_options(codec_options=raw), database[copy_name]
