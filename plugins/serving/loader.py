@@ -251,8 +251,8 @@ def ensure_collections(
 def served_indexes(s: CollectionSpec, feats: dict[str, Any]) -> tuple[list[Index], list[Index]]:
     """The collection's indexes to create, and those left out: on a server that reads every document of a
     collection for any filter but an ``_id`` match (FerretDB v1), the query-path indexes would cost each insert
-    its index entries (FerretDB: 20-30% of a load's server CPU) and speed up nothing; unique ones still guard
-    the keys."""
+    its index entries (about a fifth of FerretDB's CPU in a first load, bench/bench_load.py) and speed up
+    nothing; unique ones still guard the keys."""
     indexes = s.all_indexes()
     if feats.get("field_filters_use_indexes", True):
         return indexes, []
@@ -531,8 +531,9 @@ def _marker_state(database: Database, collection: str) -> dict[str, tuple[Any, t
     }
 
 
-def _collection_docs(state_docs: Iterable[dict]) -> int:
-    return sum(m.get("docs", 0) + sum(p.get("docs", 0) for p in (m.get("pending") or {}).values()) for m in state_docs)
+def _collection_docs(markers: Iterable[dict]) -> int:
+    """Documents in a collection by its slice markers (committed and pending versions): no count, which scans."""
+    return sum(m.get("docs", 0) + sum(p.get("docs", 0) for p in (m.get("pending") or {}).values()) for m in markers)
 
 
 def compact_collection(
@@ -548,14 +549,14 @@ def compact_collection(
     if any(bytes.fromhex(t) not in drop_tokens for _, pending in before.values() for t in pending):
         log.info("%s: another version is pending; no compaction", name)
         return None
-    s = spec(name)
+    s, feats = spec(name), server_features(database)
     copy_name = name + COMPACT_SUFFIX
     database.drop_collection(copy_name)
-    if server_features(database)["json_schema"]:
+    if feats["json_schema"]:
         database.create_collection(copy_name, validator=s.validator())
     else:
         database.create_collection(copy_name)
-    for ix in served_indexes(s, server_features(database))[0]:
+    for ix in served_indexes(s, feats)[0]:
         _ensure_index(database, copy_name, ix)
     raw = CodecOptions(document_class=RawBSONDocument)  # documents pass through without decoding
     source, target = database[name].with_options(codec_options=raw), database[copy_name]
