@@ -130,10 +130,17 @@ def run_daily(day: str, timeout_s: int) -> dict:
     logical = pendulum.parse(day, tz="Europe/London")
     sh(["airflow", "dags", "unpause", "smartmeter_daily"])
     try:
-        sh(
-            ["airflow", "backfill", "create", "--dag-id", "smartmeter_daily", "--from-date", logical.isoformat()]
-            + ["--to-date", logical.isoformat(), "--reprocess-behavior", "completed"]
-        )
+        create = ["airflow", "backfill", "create", "--dag-id", "smartmeter_daily", "--from-date", logical.isoformat()]
+        create += ["--to-date", logical.isoformat(), "--reprocess-behavior", "completed"]
+        for attempt in range(4):
+            proc = subprocess.run(create, cwd=REPO, capture_output=True, text=True, timeout=600)
+            # the metadata database is one SQLite file written by the scheduler, the dag-processor and the CLI;
+            # a "database is locked" rolled the CLI's transaction back (nothing created), so try again
+            if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr or attempt == 3:
+                break
+            time.sleep(10)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(create)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-4000:]}")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             run = dag_run_state(logical)
