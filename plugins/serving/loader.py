@@ -155,12 +155,13 @@ def server_features(db: Database) -> dict[str, Any]:
         # every query reads the whole collection and an index on that field is never read
         plan = db.command("explain", {"find": probe, "filter": {"a": 1}})
         feats["field_filters_use_indexes"] = plan.get("filterPushdown", True) is not False
-        db.command("collMod", probe, validator=validator)
-        feats["coll_mod"] = True
-    except OperationFailure as exc:
-        if not _not_supported(exc):
-            raise
-        feats["coll_mod"] = False
+        try:
+            db.command("collMod", probe, validator=validator)
+            feats["coll_mod"] = True
+        except OperationFailure as exc:
+            if not _not_supported(exc):
+                raise
+            feats["coll_mod"] = False
     finally:
         db.drop_collection(probe)
     _features[cache_key] = feats
@@ -202,11 +203,9 @@ def ensure_collections(
             report["reshaped"].append(name)
         if name not in existing:
             try:
+                _create_collection(database, name, s, feats)
                 if feats["json_schema"]:
-                    database.create_collection(name, validator=s.validator())
                     entry["validator"] = "applied"
-                else:
-                    database.create_collection(name)
             except CollectionInvalid:  # created concurrently
                 pass
         if "validator" not in entry:
@@ -248,13 +247,21 @@ def ensure_collections(
     return report
 
 
+def _create_collection(database: Database, coll: str, s: CollectionSpec, feats: dict[str, Any]) -> None:
+    """Create ``coll`` for documents of ``s``, with its validator where the server supports them."""
+    if feats["json_schema"]:
+        database.create_collection(coll, validator=s.validator())
+    else:
+        database.create_collection(coll)
+
+
 def served_indexes(s: CollectionSpec, feats: dict[str, Any]) -> tuple[list[Index], list[Index]]:
     """The collection's indexes to create, and those left out: on a server that reads every document of a
     collection for any filter but an ``_id`` match (FerretDB v1), the query-path indexes would cost each insert
     its index entries (about a fifth of FerretDB's CPU in a first load, bench/bench_load.py) and speed up
     nothing; unique ones still guard the keys."""
     indexes = s.all_indexes()
-    if feats.get("field_filters_use_indexes", True):
+    if feats["field_filters_use_indexes"]:
         return indexes, []
     return [ix for ix in indexes if ix.unique], [ix for ix in indexes if not ix.unique]
 
@@ -552,10 +559,7 @@ def compact_collection(
     s, feats = spec(name), server_features(database)
     copy_name = name + COMPACT_SUFFIX
     database.drop_collection(copy_name)
-    if feats["json_schema"]:
-        database.create_collection(copy_name, validator=s.validator())
-    else:
-        database.create_collection(copy_name)
+    _create_collection(database, copy_name, s, feats)
     for ix in served_indexes(s, feats)[0]:
         _ensure_index(database, copy_name, ix)
     raw = CodecOptions(document_class=RawBSONDocument)  # documents pass through without decoding
