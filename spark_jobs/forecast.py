@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pa_ds
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -541,18 +542,37 @@ def write_forecasts(pdf: pd.DataFrame, path: Path) -> None:
     """Dynamic overwrite of the forecast days, written by the driver with Arrow: the rows are made here (the
     models run in the driver), and sending a backtest's 18M rows through the JVM only to write them cost ~40-60 s
     (the same rows with pyarrow: ~16 s). Same layout as Spark's partitioned write (``local_date=YYYY-MM-DD``
-    folders, snappy Parquet, microsecond UTC timestamps); ``delete_matching`` replaces exactly the days written
-    and keeps the others. The lake is the driver's too (the compose file mounts it in Airflow and the workers)."""
-    pdf = pdf.sort_values("local_date", kind="stable")
+    folders without the column, snappy Parquet, microsecond UTC timestamps); only the days written are replaced.
+    The lake is the driver's too (the compose file mounts it in Airflow and the workers).
+
+    Day by day with ``pq.write_table``, which is synchronous. ``pyarrow.dataset.write_dataset`` ran the write as
+    an Arrow plan whose threads could still be releasing the pandas-backed buffers when the driver exited right
+    after: the interpreter aborted ("terminate called without an active exception", exit 134; Arrow issue 36389),
+    the task failed after its work was done, and the retry cost a daily run a minute. Rare (1 of 186 runs of the
+    write alone here, bench/bench_forecast_exit.py), but a daily DAG runs it every day."""
+    pdf = pdf.sort_values("local_date", kind="stable", ignore_index=True)
     table = pa.Table.from_pandas(pdf[FORECASTS_ARROW.names], schema=FORECASTS_ARROW, preserve_index=False)
-    pa_ds.write_dataset(
-        table,
-        str(path),
-        format="parquet",
-        partitioning=pa_ds.partitioning(pa.schema([FORECASTS_ARROW.field("local_date")]), flavor="hive"),
-        existing_data_behavior="delete_matching",
-        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
-    )
+    days = pdf["local_date"].to_numpy().astype("datetime64[D]")
+    if len(days) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    rows = table.drop_columns(["local_date"])
+    for begin, stop in zip(starts, np.r_[starts[1:], len(days)], strict=True):
+        replace_day(path / f"local_date={days[begin]}", rows.slice(begin, stop - begin))
+
+
+def replace_day(folder: Path, rows: pa.Table) -> None:
+    """The day's folder holds ``rows`` alone afterwards. The new file is written hidden (readers skip names
+    starting with a dot) and renamed in after the old files are gone, so a crash leaves the old day or no day,
+    never both; a hidden file a crash left behind goes with the next write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"part-{uuid.uuid4().hex}.snappy.parquet"
+    hidden = folder / f".{name}"
+    pq.write_table(rows, hidden, compression="snappy")
+    for old in folder.iterdir():
+        if old != hidden:
+            old.unlink()
+    hidden.rename(folder / name)
 
 
 def write_metrics(spark: SparkSession, rows: list[dict], path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
@@ -198,14 +199,19 @@ def test_write_forecasts_overwrites_only_the_days_written(spark, tmp_path):
         )
 
     path = tmp_path / "forecasts"
-    forecast.write_forecasts(rows(["2013-03-01", "2013-03-02"], "first"), path)
+    forecast.write_forecasts(rows(["2013-03-02", "2013-03-01"], "first"), path)
+    stale = path / "local_date=2013-03-02" / ".part-left-by-a-crash.snappy.parquet"
+    stale.write_bytes(b"half a file")
     forecast.write_forecasts(rows(["2013-03-02"], "second"), path)
+    forecast.write_forecasts(rows([], "none"), path)  # no forecast rows: no day replaced
     out = spark.read.schema(FORECASTS).parquet(str(path)).toPandas()
     by_day = out.groupby(out["local_date"].astype(str))["model"].agg(lambda m: sorted(set(m)))
     assert by_day.to_dict() == {"2013-03-01": ["first"], "2013-03-02": ["second"]}
     assert len(out) == 6
-    files = [p.parent.name for p in path.glob("*/*.parquet")]
-    assert sorted(files) == ["local_date=2013-03-01", "local_date=2013-03-02"]
+    files = sorted(p.relative_to(path).parts for p in path.glob("*/*"))
+    assert [day for day, _ in files] == ["local_date=2013-03-01", "local_date=2013-03-02"]
+    assert all(name.startswith("part-") and name.endswith(".parquet") for _, name in files)
+    assert "local_date" not in pq.read_schema(path / "/".join(files[0])).names  # the folder says the day
     assert out["target_time_utc"].min() == pd.Timestamp("2013-03-01")  # midnight UTC, read back in the session's UTC
 
 
