@@ -380,7 +380,7 @@ def summarise(runs: list[dict]) -> dict:
     for rows, rs in sorted(sizes.items()):
         spark = [r["spark"]["seconds_wall_incl_jvm_start"] for r in rs]
         duck = [r["duckdb"]["seconds_wall"] for r in rs]
-        floor = [r["spark_floor"]["seconds_wall"] for r in rs if "spark_floor" in r]
+        floor = [r["spark_floor"]["seconds_wall"] for r in rs]
         ratios = [r["ratio_spark_over_duckdb"] for r in rs]
         rss = max(r["spark"]["peak_rss_driver_bytes"] + r["spark"]["peak_rss_executors_bytes"] for r in rs)
         median_ratio = statistics.median(ratios)
@@ -391,10 +391,8 @@ def summarise(runs: list[dict]) -> dict:
             "ratio_spark_over_duckdb_median": round(median_ratio, 2),
             "ratio_spark_over_duckdb_range": [min(ratios), max(ratios)],
             # Above 1.5 the time target is out of reach at this size for any Spark application, whatever it does.
-            "spark_floor_seconds_median": round(statistics.median(floor), 1) if floor else None,
-            "ratio_spark_floor_over_duckdb_median": round(statistics.median(floor) / statistics.median(duck), 2)
-            if floor
-            else None,
+            "spark_floor_seconds_median": round(statistics.median(floor), 1),
+            "ratio_spark_floor_over_duckdb_median": round(statistics.median(floor) / statistics.median(duck), 2),
             "rows_per_second_median": round(rows / statistics.median(spark)),
             "targets_on_medians": {
                 "rows_per_second>=500k": rows / statistics.median(spark) >= TARGET_ROWS_PER_S,

@@ -53,6 +53,7 @@ from spark_jobs.common.spark import get_spark
 from spark_jobs.forecasting import model as qm
 from spark_jobs.forecasting import tasks as T
 from spark_jobs.forecasting.metrics import mase_scale, point_metrics
+from spark_jobs.ingestion.lake import part_dir
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +559,7 @@ def write_forecasts(pdf: pd.DataFrame, path: Path) -> None:
     starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
     rows = table.drop_columns(["local_date"])
     for begin, stop in zip(starts, np.r_[starts[1:], len(days)], strict=True):
-        replace_day(path / f"local_date={days[begin]}", rows.slice(begin, stop - begin))
+        replace_day(part_dir(path, days[begin].item()), rows.slice(begin, stop - begin))
 
 
 def replace_day(folder: Path, rows: pa.Table) -> None:
